@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what ponder needs on Debian 12 (as root, or with sudo), fetches the pinned llama.cpp
+# and builds everything into build/. Safe to run again: each step skips what is done.
+#
+#   PONDER_LLAMA_DIR=/path/to/llama.cpp   build against your own llama.cpp checkout instead
+#   PONDER_CUDA=ON|OFF|AUTO               CUDA build (AUTO: when nvcc and a GPU are present)
+#   PONDER_BUILD_TYPE=Release             CMake build type
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+packages=(build-essential cmake git ccache pkg-config ca-certificates openssl npm
+          nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+llama_dir=${PONDER_LLAMA_DIR:-}
+if [ -z "$llama_dir" ]; then
+  "$root/scripts/fetch-llama.sh"
+  llama_dir="$root/third_party/llama.cpp"
+fi
+
+# ccache keeps rebuilds of llama.cpp (the bulk of the build) to seconds.
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE="${PONDER_BUILD_TYPE:-Release}" \
+  -DPONDER_LLAMA_DIR="$llama_dir" -DPONDER_CUDA="${PONDER_CUDA:-AUTO}" >/dev/null
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake --build "$root/build" -j"$jobs" --target ponder ponder_tests llama-simple llama-batched-bench ponder-make-test-model
+echo "built $root/build/ponder"

@@ -1,0 +1,18 @@
+// Subcommands of the ponder CLI. Each registers its options on the app and returns the
+// function that runs it (exit status as the result).
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ponder::cli {
+
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_generate_command(CLI::App& app);
+
+}  // namespace ponder::cli

@@ -1,0 +1,201 @@
+// ponder generate: N completions of one prompt, decoded together from one shared prefix.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/llama_engine.h"
+
+namespace ponder::cli {
+namespace {
+
+struct GenerateOptions {
+  std::string model;
+  std::string prompt;
+  std::string system;
+  bool chat = false;
+  int n = 1;
+  SamplingParams sampling;
+  std::optional<uint64_t> seed;
+  int max_tokens = 128;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  bool json = false;
+  int ctx = 0;
+  int threads = 0;
+  std::string kv = "auto";
+  bool reproducible = false;
+  bool verbose = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+int run_generate(const GenerateOptions& o) {
+  const auto t_start = Clock::now();
+  LlamaEngineOptions eo;
+  eo.model_path = o.model;
+  eo.max_branches = o.n;
+  eo.n_threads = o.threads;
+  eo.verbose = o.verbose;
+  eo.reproducible = o.reproducible;
+  // Enough cells for the prompt and every branch at full length. A token is at least one byte
+  // of text, plus a few special tokens the chat template may add.
+  const int prompt_bound = static_cast<int>(o.prompt.size() + o.system.size()) + 64;
+  if (o.kv == "auto") {
+    eo.kv_layout = choose_kv_layout(prompt_bound, o.n, o.max_tokens);
+  } else {
+    eo.kv_layout = o.kv == "split" ? KvLayout::kSplit : KvLayout::kUnified;
+  }
+  if (o.ctx > 0) {
+    eo.n_ctx = o.ctx;
+  } else if (eo.kv_layout == KvLayout::kSplit) {
+    eo.n_ctx = o.n * (prompt_bound + o.max_tokens);
+  } else {
+    eo.n_ctx = prompt_bound + o.n * o.max_tokens;
+  }
+  auto engine = open_llama_engine(eo);
+  const double load_ms = ms_since(t_start);
+
+  std::string text = o.prompt;
+  if (o.chat) {
+    std::vector<ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", o.prompt});
+    text = engine->apply_chat_template(messages, /*add_generation_prompt=*/true);
+  }
+  std::vector<Token> prompt = engine->tokenize(text, /*add_special=*/true, /*parse_special=*/true);
+  if (prompt.empty()) throw EngineError("the prompt is empty after tokenization");
+
+  const auto t_gen = Clock::now();
+  const uint64_t seed = o.seed ? *o.seed : std::random_device{}();
+  std::vector<GenerateRequest> requests;
+  const BranchId root = engine->new_branch(prompt);
+  for (int i = 0; i < o.n; ++i) {
+    GenerateRequest r;
+    r.branch = i == 0 ? root : engine->fork(root);
+    r.sampling = o.sampling;
+    r.sampling.seed = seed + i;
+    r.stop.max_tokens = o.max_tokens;
+    r.stop.stop = o.stop;
+    r.stop.stop_at_eos = !o.ignore_eos;
+    requests.push_back(std::move(r));
+  }
+  std::vector<Completion> completions = engine->generate(requests);
+  const double gen_ms = ms_since(t_gen);
+  const EngineStats stats = engine->stats();
+
+  int64_t completion_tokens = 0;
+  for (const auto& c : completions) completion_tokens += static_cast<int64_t>(c.tokens.size());
+
+  if (!o.json) {
+    for (size_t i = 0; i < completions.size(); ++i) {
+      if (completions.size() > 1) {
+        fmt::print("--- completion {} ({} tokens, {}) ---\n", i, completions[i].tokens.size(),
+                   to_string(completions[i].finish_reason));
+      }
+      fmt::print("{}\n", completions[i].text);
+    }
+    std::fflush(stdout);
+    return 0;
+  }
+
+  using nlohmann::json;
+  json out;
+  out["model"] = o.model;
+  out["seed"] = seed;
+  out["kv_layout"] = to_string(eo.kv_layout);
+  out["completions"] = json::array();
+  const bool detailed = o.sampling.top_logprobs > 0 || o.sampling.entropy;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const auto& c = completions[i];
+    json jc = {{"index", i},
+               {"text", c.text},
+               {"tokens", c.tokens},
+               {"logprob", c.logprob},
+               {"finish_reason", to_string(c.finish_reason)}};
+    if (detailed) {
+      json steps = json::array();
+      for (const auto& s : c.steps) {
+        json js = {{"token", s.token}, {"piece", engine->token_to_piece(s.token)}, {"logprob", s.logprob}};
+        if (o.sampling.entropy) js["entropy"] = s.entropy;
+        if (o.sampling.top_logprobs > 0) {
+          json top = json::array();
+          for (const auto& t : s.top) top.push_back({{"token", t.token}, {"logprob", t.logprob}});
+          js["top_logprobs"] = top;
+        }
+        steps.push_back(std::move(js));
+      }
+      jc["steps"] = std::move(steps);
+    }
+    out["completions"].push_back(std::move(jc));
+  }
+  out["usage"] = {{"prompt_tokens", prompt.size()}, {"completion_tokens", completion_tokens}};
+  out["timing"] = {{"load_ms", load_ms},
+                   {"generate_ms", gen_ms},
+                   {"decode_ms", stats.decode_seconds * 1000.0},
+                   {"sample_ms", stats.sample_seconds * 1000.0},
+                   {"decode_calls", stats.decode_calls},
+                   {"tokens_per_second", gen_ms > 0 ? completion_tokens / (gen_ms / 1000.0) : 0.0}};
+  // Model text may hold invalid UTF-8 (a multi-byte character cut by max tokens): replace it.
+  fmt::print("{}\n", out.dump(-1, ' ', false, json::error_handler_t::replace));
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+Command add_generate_command(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "N completions of one prompt, decoded together");
+  cmd->add_option("--model,-m", o->model, "GGUF model file")->required();
+  cmd->add_option("--prompt,-p", o->prompt, "prompt text")->required();
+  cmd->add_flag("--chat", o->chat, "wrap the prompt as a user message in the model's chat template");
+  cmd->add_option("--system", o->system, "system message (with --chat)");
+  cmd->add_option("-n", o->n, "number of completions (1-256)")->check(CLI::Range(1, kMaxBranches));
+  cmd->add_option("--temperature,-t", o->sampling.temperature, "sampling temperature; 0 = greedy")
+      ->check(CLI::Range(0.0f, 100.0f))
+      ->capture_default_str();
+  cmd->add_option("--top-p", o->sampling.top_p, "nucleus sampling threshold (0,1]")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
+  cmd->add_option("--top-k", o->sampling.top_k, "keep the k most likely tokens; 0 = off")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-p", o->sampling.min_p, "drop tokens below min-p times the top probability")
+      ->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--seed,-s", o->seed, "random seed; completion i uses seed + i (default: random)");
+  cmd->add_option("--max-tokens", o->max_tokens, "new tokens per completion")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--stop", o->stop, "stop string (repeatable); not included in the text");
+  cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-generation tokens");
+  cmd->add_option("--top-logprobs", o->sampling.top_logprobs, "report the k most likely tokens per step (--json)")
+      ->check(CLI::Range(0, 100));
+  cmd->add_flag("--entropy", o->sampling.entropy, "report each step's entropy (--json)");
+  cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->add_option("--ctx", o->ctx, "KV cache cells (default: enough for the prompt and all completions)")
+      ->check(CLI::Range(16, 1 << 24));
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--kv", o->kv,
+                  "KV cache layout: unified (branches share prefix cells), split (a stream per branch) "
+                  "or auto")
+      ->check(CLI::IsMember({"auto", "unified", "split"}))
+      ->capture_default_str();
+  cmd->add_flag("--reproducible", o->reproducible,
+                "completions independent of batching: F32 KV cache, no flash attention (slower)");
+  cmd->add_flag("--verbose", o->verbose, "show llama.cpp's log");
+  return {cmd, [o] {
+    if (o->sampling.top_p <= 0.0f) throw EngineError("--top-p must be greater than 0");
+    return run_generate(*o);
+  }};
+}
+
+}  // namespace ponder::cli

@@ -1,0 +1,368 @@
+// The in-process engine on real GGUF models: stories260K (trained) and random-weight fixtures.
+#include "engine/llama_engine.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "test_paths.h"
+
+namespace ponder {
+namespace {
+
+using ponder::testing::stories_model;
+using ponder::testing::test_model;
+
+std::unique_ptr<Engine> open(const std::string& path, int branches = 16, int n_ctx = 8192,
+                             KvLayout layout = KvLayout::kUnified, bool reproducible = true) {
+  LlamaEngineOptions o;
+  o.reproducible = reproducible;
+  o.model_path = path;
+  o.max_branches = branches;
+  o.n_ctx = n_ctx;
+  o.n_threads = 1;  // results must not depend on threading; 1 thread also keeps CI quiet
+  o.kv_layout = layout;
+  return open_llama_engine(o);
+}
+
+GenerateRequest request(BranchId b, uint64_t seed, int max_tokens, float temperature = 0.8f) {
+  GenerateRequest r;
+  r.branch = b;
+  r.sampling.temperature = temperature;
+  r.sampling.seed = seed;
+  r.stop.max_tokens = max_tokens;
+  return r;
+}
+
+std::vector<Token> prompt_of(Engine& e) { return e.tokenize("Once upon a time", true, true); }
+
+// N branches forked from one prompt and decoded together give, seed for seed, the tokens that N
+// separate single-branch runs give; freeing the branches and doing it again gives them again.
+void check_fork_matches_separate_runs(KvLayout layout) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const int n = 8;
+  auto engine = open(stories_model(), n, 4096, layout);
+  const auto prompt = prompt_of(*engine);
+
+  auto forked_run = [&] {
+    std::vector<GenerateRequest> reqs;
+    const BranchId root = engine->new_branch(prompt);
+    for (int i = 0; i < n; ++i) reqs.push_back(request(i == 0 ? root : engine->fork(root), 100 + i, 48));
+    auto out = engine->generate(reqs);
+    for (const auto& r : reqs) engine->free_branch(r.branch);
+    return out;
+  };
+  const auto together = forked_run();
+
+  std::set<std::vector<Token>> distinct;
+  for (int i = 0; i < n; ++i) {
+    auto single = open(stories_model(), 1, 512, layout);
+    const BranchId b = single->new_branch(prompt);
+    const auto alone = single->generate({request(b, 100 + i, 48)});
+    EXPECT_EQ(together[i].tokens, alone[0].tokens) << "branch " << i;
+    EXPECT_EQ(together[i].text, alone[0].text) << "branch " << i;
+    EXPECT_NEAR(together[i].logprob, alone[0].logprob, 1e-3) << "branch " << i;
+    distinct.insert(together[i].tokens);
+  }
+  EXPECT_GT(distinct.size(), n / 2u) << "different seeds should give different samples";
+
+  // Slots freed above are reused: same seeds, same results.
+  EXPECT_EQ(engine->free_slots(), n);
+  const auto again = forked_run();
+  for (int i = 0; i < n; ++i) EXPECT_EQ(again[i].tokens, together[i].tokens) << "branch " << i;
+}
+
+TEST(LlamaEngine, ForkedBranchesMatchSeparateRunsUnified) { check_fork_matches_separate_runs(KvLayout::kUnified); }
+TEST(LlamaEngine, ForkedBranchesMatchSeparateRunsSplit) { check_fork_matches_separate_runs(KvLayout::kSplit); }
+
+// Without reproducible mode (flash attention, F16 cache) batching changes log-probabilities
+// only at the level of rounding: greedy tokens agree and log-probs stay close.
+TEST(LlamaEngine, DefaultModeAgreesWithSeparateRunsUpToRounding) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const int n = 8;
+  auto engine = open(stories_model(), n, 4096, KvLayout::kUnified, /*reproducible=*/false);
+  const auto prompt = prompt_of(*engine);
+  const BranchId root = engine->new_branch(prompt);
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < n; ++i) reqs.push_back(request(i == 0 ? root : engine->fork(root), i, 32, 0.0f));
+  const auto together = engine->generate(reqs);
+  auto single = open(stories_model(), 1, 512, KvLayout::kUnified, false);
+  const auto alone = single->generate({request(single->new_branch(prompt), 0, 32, 0.0f)})[0];
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(together[i].tokens, alone.tokens);
+    for (size_t t = 0; t < alone.steps.size(); ++t) {
+      EXPECT_NEAR(together[i].steps[t].logprob, alone.steps[t].logprob, 1e-2);
+    }
+  }
+}
+
+TEST(LlamaEngine, GreedyStoryBeginsAsDocumented) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 1, 512);
+  const BranchId b = engine->new_branch(engine->tokenize("", true, true));
+  auto out = engine->generate({request(b, 0, 24, 0.0f)});
+  EXPECT_EQ(out[0].text.rfind(" Once upon a time, there was a little girl named Lily.", 0), 0u) << out[0].text;
+}
+
+TEST(LlamaEngine, ContinuingABranchEqualsGeneratingInOneGo) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 2048);
+  const auto prompt = prompt_of(*engine);
+  const BranchId whole = engine->new_branch(prompt);
+  const auto one_go = engine->generate({request(whole, 0, 30, 0.0f)});
+  const BranchId part = engine->new_branch(prompt);
+  auto first = engine->generate({request(part, 0, 12, 0.0f)});
+  // Fork mid-way, then continue both the original and the fork: the prefix is shared.
+  const BranchId child = engine->fork(part);
+  auto rest = engine->generate({request(part, 0, 18, 0.0f), request(child, 0, 18, 0.0f)});
+  std::vector<Token> joined = first[0].tokens;
+  joined.insert(joined.end(), rest[0].tokens.begin(), rest[0].tokens.end());
+  EXPECT_EQ(joined, one_go[0].tokens);
+  EXPECT_EQ(rest[1].tokens, rest[0].tokens);
+  EXPECT_EQ(engine->branch_tokens(part).size(), prompt.size() + 30);
+}
+
+// Picks a stop string that straddles the boundary between two generated tokens.
+TEST(LlamaEngine, StopStringSplitAcrossTokens) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 2048);
+  const auto prompt = prompt_of(*engine);
+  auto full = engine->generate({request(engine->new_branch(prompt), 0, 40, 0.0f)})[0];
+  std::string text;
+  std::string stop;
+  size_t k = 0;
+  for (; k + 1 < full.tokens.size(); ++k) {
+    const std::string a = engine->token_to_piece(full.tokens[k]);
+    const std::string b = engine->token_to_piece(full.tokens[k + 1]);
+    text += a;
+    if (k >= 3 && a.size() >= 2 && b.size() >= 2) {
+      stop = a.substr(a.size() - 2) + b.substr(0, 2);
+      if (full.text.find(stop) == text.size() - 2) break;  // first occurrence is right here
+    }
+    stop.clear();
+  }
+  ASSERT_FALSE(stop.empty()) << "no token boundary fit for the test in: " << full.text;
+
+  GenerateRequest r = request(engine->new_branch(prompt), 0, 40, 0.0f);
+  r.stop.stop = {"never appears", stop};
+  auto cut = engine->generate({r})[0];
+  EXPECT_EQ(cut.finish_reason, FinishReason::kStop);
+  EXPECT_EQ(cut.text, full.text.substr(0, text.size() - 2)) << "stop: '" << stop << "'";
+  // The token that completed the stop string is the last one kept.
+  EXPECT_EQ(cut.tokens, std::vector<Token>(full.tokens.begin(), full.tokens.begin() + k + 2));
+
+  r = request(engine->new_branch(prompt), 0, 40, 0.0f);
+  r.stop.stop = {stop};
+  r.stop.include_stop_in_text = true;
+  auto kept = engine->generate({r})[0];
+  EXPECT_EQ(kept.text, full.text.substr(0, text.size() + 2));
+}
+
+TEST(LlamaEngine, MaxTokens) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 2048);
+  const auto prompt = prompt_of(*engine);
+  auto out = engine->generate({request(engine->new_branch(prompt), 1, 7), request(engine->new_branch(prompt), 2, 1)});
+  EXPECT_EQ(out[0].tokens.size(), 7u);
+  EXPECT_EQ(out[0].finish_reason, FinishReason::kLength);
+  EXPECT_EQ(out[1].tokens.size(), 1u);
+  EXPECT_EQ(out[1].steps.size(), 1u);
+}
+
+TEST(LlamaEngine, EndOfGenerationEndsABranch) {
+  const std::string model = test_model("llama-eos.gguf");
+  PONDER_REQUIRE_FILE(model);
+  auto engine = open(model, 16, 8192);
+  const auto prompt = engine->tokenize("Hello", true, true);
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < 16; ++i) reqs.push_back(request(engine->new_branch(prompt), i, 200, 1.0f));
+  auto out = engine->generate(reqs);
+  int eos = 0;
+  for (const auto& c : out) {
+    if (c.finish_reason != FinishReason::kEos) continue;
+    ++eos;
+    ASSERT_FALSE(c.tokens.empty());
+    EXPECT_TRUE(engine->is_end_of_generation(c.tokens.back()));
+    for (size_t i = 0; i + 1 < c.tokens.size(); ++i) EXPECT_FALSE(engine->is_end_of_generation(c.tokens[i]));
+    EXPECT_EQ(c.text, engine->detokenize(std::vector<Token>(c.tokens.begin(), c.tokens.end() - 1)));
+  }
+  EXPECT_GT(eos, 0) << "the fixture makes end-of-generation likely; none of 16 samples ended";
+
+  // Told to ignore it, samples run to max tokens, through end-of-generation tokens.
+  for (const auto& r : reqs) engine->free_branch(r.branch);
+  std::vector<GenerateRequest> again;
+  for (int i = 0; i < 16; ++i) {
+    again.push_back(request(engine->new_branch(prompt), i, 200, 1.0f));
+    again.back().stop.stop_at_eos = false;
+  }
+  int passed_eos = 0;
+  for (const auto& c : engine->generate(again)) {
+    EXPECT_EQ(c.tokens.size(), 200u);
+    EXPECT_EQ(c.finish_reason, FinishReason::kLength);
+    passed_eos += std::any_of(c.tokens.begin(), c.tokens.end() - 1,
+                              [&](Token t) { return engine->is_end_of_generation(t); });
+  }
+  EXPECT_GT(passed_eos, 0);
+}
+
+TEST(LlamaEngine, TwoHundredFiftySixBranchesAtOnce) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), kMaxBranches, 16384);
+  const auto prompt = prompt_of(*engine);
+  const BranchId root = engine->new_branch(prompt);
+  std::vector<GenerateRequest> reqs{request(root, 0, 16)};
+  for (int i = 1; i < kMaxBranches; ++i) reqs.push_back(request(engine->fork(root), i, 16));
+  EXPECT_EQ(engine->free_slots(), 0);
+  EXPECT_THROW(engine->fork(root), EngineError);
+  const int64_t calls_before = engine->stats().decode_calls;
+  auto out = engine->generate(reqs);
+  // One llama_decode per token step for all 256 branches (the 16th token needs none).
+  EXPECT_EQ(engine->stats().decode_calls - calls_before, 15);
+  std::set<std::vector<Token>> distinct;
+  for (const auto& c : out) {
+    EXPECT_EQ(c.tokens.size(), 16u);
+    distinct.insert(c.tokens);
+  }
+  // stories260K is confident after "Once upon a time": many samples agree.
+  EXPECT_GT(distinct.size(), 64u);
+  // The last branch agrees with a run of its own.
+  auto single = open(stories_model(), 1, 512);
+  auto alone = single->generate({request(single->new_branch(prompt), kMaxBranches - 1, 16)});
+  EXPECT_EQ(alone[0].tokens, out.back().tokens);
+}
+
+// Probabilities read by evaluate() agree with the log-probabilities generate() reports, and
+// evaluating on a fork that already holds a prefix gives what evaluating everything from
+// scratch gives: the incremental scoring a PRM relies on.
+TEST(LlamaEngine, EvaluateMatchesGenerateAndIsIncremental) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 8, 4096);
+  const auto prompt = prompt_of(*engine);
+  auto gen = engine->generate({request(engine->new_branch(prompt), 5, 20, 1.0f)})[0];
+
+  EvaluateRequest ev;
+  ev.branch = engine->new_branch(prompt);
+  ev.tokens = gen.tokens;
+  for (int p = 0; p + 1 < static_cast<int>(gen.tokens.size()); ++p) ev.positions.push_back(p);
+  ev.candidates = {gen.tokens[5], engine->eos_token()};
+  auto scratch = engine->evaluate({ev})[0];
+  ASSERT_EQ(scratch.probs.size(), gen.tokens.size() - 1);
+  EXPECT_NEAR(std::log(scratch.probs[4][0]), gen.steps[5].logprob, 1e-3);
+
+  // Per position, P(the token that followed) from a 2-candidate read at each position:
+  for (size_t p = 0; p + 1 < gen.tokens.size(); ++p) {
+    EvaluateRequest one;
+    one.branch = engine->new_branch(prompt);
+    one.tokens = std::vector<Token>(gen.tokens.begin(), gen.tokens.begin() + p + 1);
+    one.positions = {static_cast<int32_t>(p)};
+    one.candidates = {gen.tokens[p + 1]};
+    auto r = engine->evaluate({one})[0];
+    EXPECT_NEAR(std::log(r.probs[0][0]), gen.steps[p + 1].logprob, 1e-3) << "position " << p;
+    engine->free_branch(one.branch);
+  }
+
+  // Incremental: first half on a branch, fork it, then the second half on the fork.
+  EvaluateRequest head;
+  head.branch = engine->new_branch(prompt);
+  head.tokens = std::vector<Token>(gen.tokens.begin(), gen.tokens.begin() + 10);
+  engine->evaluate({head});
+  EvaluateRequest tail;
+  tail.branch = engine->fork(head.branch);
+  tail.tokens = std::vector<Token>(gen.tokens.begin() + 10, gen.tokens.end());
+  for (int p = 0; p + 1 < static_cast<int>(tail.tokens.size()); ++p) tail.positions.push_back(p);
+  tail.candidates = ev.candidates;
+  const int64_t decoded_before = engine->stats().prompt_tokens;
+  auto inc = engine->evaluate({tail})[0];
+  EXPECT_EQ(engine->stats().prompt_tokens - decoded_before, static_cast<int64_t>(tail.tokens.size()))
+      << "only the new tokens are computed";
+  for (size_t i = 0; i < inc.probs.size(); ++i) {
+    for (size_t j = 0; j < 2; ++j) {
+      EXPECT_NEAR(inc.probs[i][j], scratch.probs[10 + i][j], 1e-4 + 1e-3 * scratch.probs[10 + i][j]);
+    }
+  }
+}
+
+TEST(LlamaEngine, ChatTemplateWithOpenAssistantMessage) {
+  const std::string model = test_model("qwen2-tiny.gguf");
+  PONDER_REQUIRE_FILE(model);
+  auto engine = open(model, 2, 1024);
+  ASSERT_TRUE(engine->has_chat_template());
+  std::vector<ChatMessage> msgs = {{"system", "Solve it."}, {"user", "What is 2+2?"}};
+  const std::string prompt = engine->apply_chat_template(msgs, true);
+  EXPECT_NE(prompt.find("<|im_start|>user\nWhat is 2+2?<|im_end|>"), std::string::npos) << prompt;
+  EXPECT_TRUE(prompt.ends_with("<|im_start|>assistant\n")) << prompt;
+
+  msgs.push_back({"assistant", "## Step 1: add\n\n"});
+  const std::string open_msg = engine->apply_chat_template(msgs, true, /*continue_final=*/true);
+  EXPECT_TRUE(open_msg.ends_with("<|im_start|>assistant\n## Step 1: add\n\n")) << open_msg;
+  // Special tokens in the rendered text become single tokens.
+  const auto tokens = engine->tokenize(open_msg, false, true);
+  const auto im_start = engine->tokenize("<|im_start|>", false, true);
+  ASSERT_EQ(im_start.size(), 1u);
+  EXPECT_EQ(std::count(tokens.begin(), tokens.end(), im_start[0]), 3);
+}
+
+TEST(LlamaEngine, ModelWithoutChatTemplate) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 1, 256);
+  EXPECT_FALSE(engine->has_chat_template());
+  EXPECT_THROW(engine->apply_chat_template({{"user", "hi"}}, true), EngineError);
+}
+
+TEST(LlamaEngine, BadModelFilesAreClearErrors) {
+  const auto dir = std::filesystem::temp_directory_path() / "ponder-bad-models";
+  std::filesystem::create_directories(dir);
+  auto expect_error = [](const std::string& path, const std::string& words) {
+    try {
+      open(path, 1, 256);
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const EngineError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_error((dir / "missing.gguf").string(), "not found");
+  {
+    std::ofstream f(dir / "text.gguf");
+    f << "this is not a model\n";
+  }
+  expect_error((dir / "text.gguf").string(), "not a GGUF");
+  PONDER_REQUIRE_FILE(stories_model());
+  {
+    std::ifstream in(stories_model(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream out(dir / "truncated.gguf", std::ios::binary);
+    out.write(bytes.data(), bytes.size() / 2);
+  }
+  expect_error((dir / "truncated.gguf").string(), "cannot load model");
+}
+
+TEST(LlamaEngine, MisuseIsAnErrorNotACrash) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 2, 256);
+  EXPECT_THROW(engine->fork(7), EngineError);
+  EXPECT_THROW(engine->new_branch({999999}), EngineError);
+  const BranchId b = engine->new_branch(prompt_of(*engine));
+  EXPECT_THROW(engine->generate({request(b, 0, 4), request(b, 1, 4)}), EngineError);
+  engine->free_branch(b);
+  EXPECT_THROW(engine->free_branch(b), EngineError);
+}
+
+TEST(LlamaEngine, FullContextEndsBranchesInsteadOfFailing) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 256);
+  const auto prompt = prompt_of(*engine);
+  const BranchId root = engine->new_branch(prompt);
+  std::vector<GenerateRequest> reqs{request(root, 0, 200)};
+  for (int i = 1; i < 4; ++i) reqs.push_back(request(engine->fork(root), i, 200));
+  auto out = engine->generate(reqs);
+  for (const auto& c : out) {
+    EXPECT_EQ(c.finish_reason, FinishReason::kContextFull);
+    EXPECT_LT(c.tokens.size(), 200u);
+  }
+}
+
+}  // namespace
+}  // namespace ponder

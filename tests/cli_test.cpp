@@ -1,0 +1,193 @@
+// The ponder CLI as a user runs it: output against llama.cpp's own llama-simple, JSON shape,
+// and a one-line error with a non-zero exit for bad input.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "test_paths.h"
+
+namespace {
+
+using ponder::testing::build_file;
+using ponder::testing::stories_model;
+using ponder::testing::test_model;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result run(const std::string& args) {
+  const auto err_path = std::filesystem::temp_directory_path() / ("ponder-cli-" + std::to_string(::getpid()) + ".err");
+  const std::string cmd = args + " 2>" + quote(err_path.string());
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, {}, {}};
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_path);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+std::string ponder() { return quote(build_file("ponder")); }
+
+// llama-simple prints the prompt's pieces (BOS as "<s>"), then the generated ones, then "\n".
+void expect_same_as_llama_simple(const std::string& model, const std::string& prompt, int n) {
+  PONDER_REQUIRE_FILE(model);
+  PONDER_REQUIRE_FILE(build_file("bin/llama-simple"));
+  Result simple = run(quote(build_file("bin/llama-simple")) + " -m " + quote(model) + " -n " + std::to_string(n) + " " + quote(prompt));
+  ASSERT_EQ(simple.code, 0) << simple.err;
+  const std::string args = " generate --threads 1 -t 0 --ignore-eos --max-tokens " + std::to_string(n) + " -m " +
+                           quote(model) + " -p " + quote(prompt);
+  Result ours = run(ponder() + args + " --json");
+  ASSERT_EQ(ours.code, 0) << ours.err;
+  ASSERT_EQ(nlohmann::json::parse(ours.out)["completions"][0]["tokens"].size(), static_cast<size_t>(n));
+  // Plain output carries the exact bytes (JSON replaces a UTF-8 sequence cut at the end).
+  Result plain = run(ponder() + args);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  ASSERT_TRUE(plain.out.ends_with("\n"));
+  const std::string text = plain.out.substr(0, plain.out.size() - 1);
+  ASSERT_GE(simple.out.size(), text.size() + 1);
+  // llama-simple stops early only at end-of-generation; ours ran past it, so compare its length.
+  const std::string generated = simple.out.substr(simple.out.size() - 1 - text.size(), text.size());
+  EXPECT_EQ(generated, text) << "llama-simple: " << simple.out;
+  EXPECT_NE(simple.out.find(prompt), std::string::npos);
+}
+
+TEST(Cli, GreedyMatchesLlamaSimpleOnStories) {
+  expect_same_as_llama_simple(stories_model(), "Once upon a time", 64);
+  expect_same_as_llama_simple(stories_model(), "The dog ran to the", 32);
+}
+
+TEST(Cli, GreedyMatchesLlamaSimpleOnRandomLlamaBpe) {
+  expect_same_as_llama_simple(test_model("llama-bpe-tiny.gguf"), "Hello world, this is", 32);
+}
+
+TEST(Cli, GreedyMatchesLlamaSimpleOnRandomQwen2) {
+  expect_same_as_llama_simple(test_model("qwen2-tiny.gguf"), "Solve 2+2.", 32);
+}
+
+TEST(Cli, VersionNamesPonderAndLlamaCpp) {
+  Result r = run(ponder() + " --version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("ponder "), std::string::npos);
+  EXPECT_NE(r.out.find("llama.cpp "), std::string::npos);
+}
+
+TEST(Cli, JsonHasEveryCompletionUsageAndTiming) {
+  PONDER_REQUIRE_FILE(stories_model());
+  Result r = run(ponder() + " generate --threads 1 -m " + quote(stories_model()) +
+                 " -p 'Once upon a time' -n 4 --seed 3 --max-tokens 20 --stop '.' --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["completions"].size(), 4u);
+  int64_t total = 0;
+  for (const auto& c : j["completions"]) {
+    EXPECT_TRUE(c["text"].is_string());
+    EXPECT_TRUE(c["tokens"].is_array());
+    EXPECT_LE(c["tokens"].size(), 20u);
+    EXPECT_LE(c["logprob"].get<double>(), 0.0);
+    const std::string reason = c["finish_reason"];
+    EXPECT_TRUE(reason == "stop" || reason == "length" || reason == "eos") << reason;
+    if (reason == "stop") EXPECT_EQ(c["text"].get<std::string>().find('.'), std::string::npos);
+    total += c["tokens"].size();
+  }
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(j["usage"]["completion_tokens"], total);
+  EXPECT_GT(j["timing"]["tokens_per_second"].get<double>(), 0.0);
+
+  // The same seed gives the same completions.
+  Result again = run(ponder() + " generate --threads 1 -m " + quote(stories_model()) +
+                     " -p 'Once upon a time' -n 4 --seed 3 --max-tokens 20 --stop '.' --json");
+  auto j2 = nlohmann::json::parse(again.out);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(j2["completions"][i]["tokens"], j["completions"][i]["tokens"]);
+}
+
+TEST(Cli, TopLogprobsAndEntropyOnRequest) {
+  PONDER_REQUIRE_FILE(stories_model());
+  Result r = run(ponder() + " generate --threads 1 -m " + quote(stories_model()) +
+                 " -p 'Once' --max-tokens 5 --top-logprobs 3 --entropy --json --seed 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto steps = nlohmann::json::parse(r.out)["completions"][0]["steps"];
+  ASSERT_EQ(steps.size(), 5u);
+  for (const auto& s : steps) {
+    EXPECT_EQ(s["top_logprobs"].size(), 3u);
+    EXPECT_GE(s["entropy"].get<double>(), 0.0);
+    EXPECT_GE(s["top_logprobs"][0]["logprob"].get<double>(), s["logprob"].get<double>() - 1e-6);
+  }
+}
+
+void expect_one_line_error(const std::string& args, const std::string& words = "") {
+  Result r = run(ponder() + " " + args);
+  EXPECT_NE(r.code, 0) << args;
+  EXPECT_TRUE(r.out.empty()) << args << "\nstdout: " << r.out;
+  EXPECT_EQ(r.err.rfind("ponder: error: ", 0), 0u) << args << "\nstderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
+  if (!words.empty()) EXPECT_NE(r.err.find(words), std::string::npos) << args << "\nstderr: " << r.err;
+}
+
+TEST(Cli, BadModelFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / "ponder-cli-bad";
+  std::filesystem::create_directories(dir);
+  expect_one_line_error("generate -m /nonexistent/model.gguf -p hi", "not found");
+  {
+    std::ofstream f(dir / "notes.txt");
+    f << "just some text";
+  }
+  expect_one_line_error("generate -m " + quote((dir / "notes.txt").string()) + " -p hi", "not a GGUF");
+  {
+    std::ofstream f(dir / "header.gguf");
+    f << "GGUF and then garbage";
+  }
+  expect_one_line_error("generate -m " + quote((dir / "header.gguf").string()) + " -p hi", "version");
+  expect_one_line_error("generate -m " + quote(dir.string()) + " -p hi", "directory");
+  PONDER_REQUIRE_FILE(stories_model());
+  {
+    std::ifstream in(stories_model(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream out(dir / "truncated.gguf", std::ios::binary);
+    out.write(bytes.data(), bytes.size() - 1000);
+  }
+  expect_one_line_error("generate -m " + quote((dir / "truncated.gguf").string()) + " -p hi", "not within the file bounds");
+}
+
+TEST(Cli, BadFlagsAndValues) {
+  const std::string m = " -m " + quote(stories_model()) + " -p hi";
+  expect_one_line_error("generate" + m + " --bogus");
+  expect_one_line_error("generate" + m + " -n 0");
+  expect_one_line_error("generate" + m + " -n 257");
+  expect_one_line_error("generate" + m + " -n many");
+  expect_one_line_error("generate" + m + " --temperature -1");
+  expect_one_line_error("generate" + m + " --top-p 1.5");
+  expect_one_line_error("generate" + m + " --top-p 0");
+  expect_one_line_error("generate" + m + " --max-tokens 0");
+  expect_one_line_error("generate" + m + " --kv sideways");
+  expect_one_line_error("generate -p hi");
+  expect_one_line_error("generate -m " + quote(stories_model()));
+  expect_one_line_error("frobnicate");
+  expect_one_line_error("");
+  expect_one_line_error("generate" + m + " --chat", "chat template");
+}
+
+}  // namespace

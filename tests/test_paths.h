@@ -1,0 +1,42 @@
+// Where tests find models and binaries. CTest sets these variables (tests/CMakeLists.txt);
+// a test that lacks what it needs is skipped with the reason.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace ponder::testing {
+
+inline std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// ../shared/models/stories260K.gguf: a real trained tiny model.
+inline std::string stories_model() {
+  return env_or("PONDER_SHARED_DIR", "../shared") + "/models/stories260K.gguf";
+}
+
+// Random-weight models made by the make_test_models fixture (tests/make_test_models.sh).
+inline std::string test_model(const std::string& name) {
+  return env_or("PONDER_TEST_MODELS", "build/test-models") + "/" + name;
+}
+
+inline std::string build_file(const std::string& name) {
+  return env_or("PONDER_BUILD_DIR", "build") + "/" + name;
+}
+
+inline bool exists(const std::string& path) { return std::filesystem::exists(path); }
+
+}  // namespace ponder::testing
+
+// Outside CI a missing input skips the test (with the reason); in CI (CI set) it fails, so that
+// a broken set-up cannot pass as green.
+#define PONDER_REQUIRE_FILE(path)                                              \
+  do {                                                                         \
+    if (!::ponder::testing::exists(path)) {                                    \
+      if (std::getenv("CI")) FAIL() << "missing test input " << (path);        \
+      GTEST_SKIP() << "missing test input " << (path);                         \
+    }                                                                          \
+  } while (0)
