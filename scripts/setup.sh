@@ -31,6 +31,8 @@ fi
 
 # ccache keeps rebuilds of llama.cpp (the bulk of the build) to seconds.
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths relative to the checkout, so that a fresh clone elsewhere (as in CI) still hits the cache.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE="${PONDER_BUILD_TYPE:-Release}" \
   -DPONDER_LLAMA_DIR="$llama_dir" -DPONDER_CUDA="${PONDER_CUDA:-AUTO}" >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
