@@ -9,11 +9,17 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-packages=(build-essential cmake git ccache pkg-config ca-certificates openssl npm
-          nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev)
+# Libraries by Debian package; tools by command, since they may come from elsewhere (Node.js
+# from NodeSource, for one, conflicts with Debian's npm package).
+libraries=(build-essential pkg-config ca-certificates
+           nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev)
+tools=(cmake:cmake git:git ccache:ccache openssl:openssl npm:npm python3:python3)
 missing=()
-for p in "${packages[@]}"; do
+for p in "${libraries[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+for t in "${tools[@]}"; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
