@@ -285,6 +285,42 @@ TEST(LlamaEngine, EvaluateMatchesGenerateAndIsIncremental) {
   }
 }
 
+// A generator and a second model (as a PRM would be) side by side, each on its own context with
+// its own branches: the second reads probabilities at chosen positions, incrementally on forks.
+TEST(LlamaEngine, SecondModelOnItsOwnContext) {
+  const std::string scorer_path = test_model("llama-bpe-tiny.gguf");
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(scorer_path);
+  auto generator = open(stories_model(), 4, 2048);
+  auto scorer = open(scorer_path, 8, 4096);
+  const BranchId g = generator->new_branch(prompt_of(*generator));
+  const auto step = generator->generate({request(g, 3, 12, 0.0f)})[0];
+
+  const auto plus = scorer->tokenize("+", false, false);
+  const auto minus = scorer->tokenize("-", false, false);
+  ASSERT_EQ(plus.size(), 1u);
+  ASSERT_EQ(minus.size(), 1u);
+  const auto question = scorer->tokenize("Question: a story.\n", true, false);
+  const auto step_tokens = scorer->tokenize(step.text, false, false);
+
+  // From scratch: question + step, read at the step's last token.
+  EvaluateRequest whole{scorer->new_branch({}), question, {}, {plus[0], minus[0]}};
+  whole.tokens.insert(whole.tokens.end(), step_tokens.begin(), step_tokens.end());
+  whole.positions = {static_cast<int32_t>(whole.tokens.size() - 1)};
+  const auto from_scratch = scorer->evaluate({whole})[0].probs[0];
+
+  // Incrementally: the question once, then the step on a fork of it.
+  const BranchId q = scorer->new_branch(question);
+  const BranchId fork = scorer->fork(q);
+  const auto incremental = scorer->evaluate({{fork, step_tokens, {static_cast<int32_t>(step_tokens.size() - 1)},
+                                              {plus[0], minus[0]}}})[0].probs[0];
+  ASSERT_EQ(incremental.size(), 2u);
+  EXPECT_GT(incremental[0], 0.0f);
+  for (int j = 0; j < 2; ++j) EXPECT_NEAR(incremental[j], from_scratch[j], 1e-5 + 1e-3 * from_scratch[j]);
+  // The generator's branch is untouched by the scorer's work.
+  EXPECT_EQ(generator->branch_tokens(g).size(), prompt_of(*generator).size() + 12);
+}
+
 TEST(LlamaEngine, ChatTemplateWithOpenAssistantMessage) {
   const std::string model = test_model("qwen2-tiny.gguf");
   PONDER_REQUIRE_FILE(model);
