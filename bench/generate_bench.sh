@@ -33,11 +33,19 @@ ponder_tps() {  # model n extra-flags...
 }
 
 # llama-batched-bench with the prompt shared (-pps): the same tokens over its total time T.
+# Its table goes through llama.cpp's asynchronous logger, which now and then loses the last row
+# at exit: then run it again.
 llama_tps() {  # model n npp extra-flags...
   local model=$1 n=$2 npp=$3; shift 3
-  "$build/bin/llama-batched-bench" -m "$model" -c $(( (npp + ntg) * n + 512 )) -b 2048 -ub 512 \
-    -npp "$npp" -ntg $ntg -npl "$n" -pps "$@" 2>/dev/null \
-    | awk -F'|' -v n="$n" -v ntg=$ntg '$2 ~ /^ *[0-9]+ *$/ && $4+0 == n { t = $10 + 0 } END { printf "%.1f\n", n * ntg / t }'
+  local tps=""
+  for attempt in 1 2 3 4 5; do
+    tps=$("$build/bin/llama-batched-bench" -m "$model" -c $(( (npp + ntg) * n + 512 )) -b 2048 -ub 512 \
+      -npp "$npp" -ntg $ntg -npl "$n" -pps "$@" 2>/dev/null \
+      | awk -F'|' -v n="$n" -v ntg=$ntg '$2 ~ /^ *[0-9]+ *$/ && $4+0 == n { t = $10 + 0 } END { if (t > 0) printf "%.1f\n", n * ntg / t }')
+    [ -n "$tps" ] && break
+  done
+  [ -n "$tps" ] || { echo "llama-batched-bench gave no result" >&2; exit 1; }
+  echo "$tps"
 }
 
 echo "| model | N | ponder tok/s (layout) | batched-bench split tok/s | batched-bench unified (-kvu) tok/s | ponder / best of llama |"

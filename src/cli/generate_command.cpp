@@ -47,33 +47,40 @@ int run_generate(const GenerateOptions& o) {
   eo.n_threads = o.threads;
   eo.verbose = o.verbose;
   eo.reproducible = o.reproducible;
-  // Enough cells for the prompt and every branch at full length. A token is at least one byte
-  // of text, plus a few special tokens the chat template may add.
-  const int prompt_bound = static_cast<int>(o.prompt.size() + o.system.size()) + 64;
-  if (o.kv == "auto") {
-    eo.kv_layout = choose_kv_layout(prompt_bound, o.n, o.max_tokens);
-  } else {
-    eo.kv_layout = o.kv == "split" ? KvLayout::kSplit : KvLayout::kUnified;
-  }
-  if (o.ctx > 0) {
-    eo.n_ctx = o.ctx;
-  } else if (eo.kv_layout == KvLayout::kSplit) {
-    eo.n_ctx = o.n * (prompt_bound + o.max_tokens);
-  } else {
-    eo.n_ctx = prompt_bound + o.n * o.max_tokens;
-  }
-  auto engine = open_llama_engine(eo);
-  const double load_ms = ms_since(t_start);
 
+  // The prompt first, with only the vocabulary loaded: its exact length sizes the cache.
+  LlamaEngineOptions vo = eo;
+  vo.vocab_only = true;
+  auto vocab = open_llama_engine(vo);
   std::string text = o.prompt;
   if (o.chat) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", o.prompt});
-    text = engine->apply_chat_template(messages, /*add_generation_prompt=*/true);
+    text = vocab->apply_chat_template(messages, /*add_generation_prompt=*/true);
   }
-  std::vector<Token> prompt = engine->tokenize(text, /*add_special=*/true, /*parse_special=*/true);
+  const std::vector<Token> prompt = vocab->tokenize(text, /*add_special=*/true, /*parse_special=*/true);
+  vocab.reset();
   if (prompt.empty()) throw EngineError("the prompt is empty after tokenization");
+
+  const int64_t p = static_cast<int64_t>(prompt.size());
+  if (o.kv == "auto") {
+    eo.kv_layout = choose_kv_layout(p, o.n, o.max_tokens);
+  } else {
+    eo.kv_layout = o.kv == "split" ? KvLayout::kSplit : KvLayout::kUnified;
+  }
+  // Enough cells for the prompt and every completion at full length.
+  const int64_t cells = eo.kv_layout == KvLayout::kSplit ? o.n * (p + o.max_tokens) : p + int64_t{o.n} * o.max_tokens;
+  if (o.ctx > 0) {
+    eo.n_ctx = o.ctx;
+  } else if (cells > (1 << 24)) {
+    throw EngineError("prompt and completions need " + std::to_string(cells) +
+                      " KV cells; use fewer or shorter completions");
+  } else {
+    eo.n_ctx = static_cast<int32_t>(cells);
+  }
+  auto engine = open_llama_engine(eo);
+  const double load_ms = ms_since(t_start);
 
   const auto t_gen = Clock::now();
   const uint64_t seed = o.seed ? *o.seed : std::random_device{}();

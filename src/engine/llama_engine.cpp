@@ -136,6 +136,7 @@ class LlamaEngine final : public Engine {
 
     llama_model_params mparams = llama_model_default_params();
     mparams.n_gpu_layers = options.n_gpu_layers;
+    mparams.vocab_only = options.vocab_only;
     model_ = llama_model_load_from_file(options.model_path.c_str(), mparams);
     if (!model_) {
       std::string why = last_llama_error();
@@ -144,6 +145,7 @@ class LlamaEngine final : public Engine {
     }
     vocab_ = llama_model_get_vocab(model_);
     n_vocab_ = llama_vocab_n_tokens(vocab_);
+    if (options.vocab_only) return;
 
     llama_context_params cparams = llama_context_default_params();
     const bool split = options.kv_layout == KvLayout::kSplit;
@@ -180,8 +182,10 @@ class LlamaEngine final : public Engine {
   }
 
   ~LlamaEngine() override {
-    llama_batch_free(batch_);
-    llama_free(ctx_);
+    if (ctx_) {
+      llama_batch_free(batch_);
+      llama_free(ctx_);
+    }
     llama_model_free(model_);
   }
 
@@ -297,12 +301,14 @@ class LlamaEngine final : public Engine {
   }
 
   int32_t free_slots() const override {
+    if (!ctx_) return 0;
     return static_cast<int32_t>(options_.max_branches - next_slot_ + free_slots_.size());
   }
 
   // --- work ---------------------------------------------------------------------------------
 
   std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) override {
+    require_context();
     std::vector<Completion> out(requests.size());
     if (requests.empty()) return out;
     {
@@ -403,6 +409,7 @@ class LlamaEngine final : public Engine {
   }
 
   std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) override {
+    require_context();
     std::vector<EvaluateResult> out(requests.size());
     std::vector<Probe> probes;
     for (size_t r = 0; r < requests.size(); ++r) {
@@ -455,6 +462,7 @@ class LlamaEngine final : public Engine {
   }
 
   BranchId take_slot() {
+    require_context();
     BranchId id;
     if (!free_slots_.empty()) {
       id = free_slots_.back();
@@ -467,6 +475,10 @@ class LlamaEngine final : public Engine {
     branches_[id] = BranchState{};
     branches_[id].live = true;
     return id;
+  }
+
+  void require_context() const {
+    if (!ctx_) throw EngineError("this engine holds only the model's vocabulary");
   }
 
   void add_to_batch(Token token, llama_pos pos, llama_seq_id seq, bool logits) {

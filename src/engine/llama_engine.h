@@ -39,6 +39,10 @@ struct LlamaEngineOptions {
   // cache (see BENCHMARKS.md), twice the KV memory.
   bool reproducible = false;
   bool verbose = false;     // pass llama.cpp's own log through to stderr
+  // Load only the vocabulary and chat template (fast, no weights, no context): for tokenizing
+  // and rendering prompts, e.g. to size a context before opening the real engine. Branch and
+  // work calls then throw EngineError.
+  bool vocab_only = false;
 };
 
 inline constexpr int32_t kMaxBranches = 256;
