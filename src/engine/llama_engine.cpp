@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "engine/sampler.h"
 #include "engine/stop.h"
@@ -297,7 +298,7 @@ class LlamaEngine final : public Engine {
   }
 
   const std::vector<Token>& branch_tokens(BranchId branch) const override {
-    return const_cast<LlamaEngine*>(this)->get(branch).tokens;
+    return get(branch).tokens;
   }
 
   int32_t free_slots() const override {
@@ -448,12 +449,13 @@ class LlamaEngine final : public Engine {
  private:
   using ProbeFn = std::function<void(const Probe&, const float*)>;
 
-  BranchState& get(BranchId id) {
+  const BranchState& get(BranchId id) const {
     if (id < 0 || id >= static_cast<BranchId>(branches_.size()) || !branches_[id].live) {
       throw EngineError("unknown branch id " + std::to_string(id));
     }
     return branches_[id];
   }
+  BranchState& get(BranchId id) { return const_cast<BranchState&>(std::as_const(*this).get(id)); }
 
   void check_tokens(const std::vector<Token>& tokens) const {
     for (Token t : tokens) {
