@@ -188,6 +188,10 @@ TEST(Cli, BadFlagsAndValues) {
   expect_one_line_error("frobnicate");
   expect_one_line_error("");
   expect_one_line_error("generate" + m + " --chat", "chat template");
+  std::string long_prompt;
+  for (int i = 0; i < 300; ++i) long_prompt += "word ";
+  expect_one_line_error("generate -m " + quote(stories_model()) + " -p " + quote(long_prompt) + " --ctx 64",
+                        "KV cache is full");
 }
 
 }  // namespace

@@ -150,9 +150,15 @@ class LlamaEngine final : public Engine {
 
     llama_context_params cparams = llama_context_default_params();
     const bool split = options.kv_layout == KvLayout::kSplit;
-    // Split streams divide n_ctx evenly, so round it up to a multiple of the branch count.
-    uint32_t n_ctx = options.n_ctx;
-    if (split) n_ctx = ((n_ctx + options.max_branches - 1) / options.max_branches) * options.max_branches;
+    // llama.cpp gives each stream at least 256 cells and sizes its decode calls (n_batch) from
+    // n_ctx; below 256 cells it asserts when many branches decode together. So: at least 256
+    // cells per stream, and split streams divide n_ctx evenly.
+    constexpr uint32_t kMinCells = 256;
+    uint32_t n_ctx = std::max<uint32_t>(options.n_ctx, kMinCells);
+    if (split) {
+      const uint32_t per_stream = std::max<uint32_t>((n_ctx + options.max_branches - 1) / options.max_branches, kMinCells);
+      n_ctx = per_stream * options.max_branches;
+    }
     cparams.n_ctx = n_ctx;
     cparams.n_batch = options.n_batch;
     cparams.n_ubatch = std::min(options.n_ubatch, options.n_batch);
@@ -178,7 +184,10 @@ class LlamaEngine final : public Engine {
       throw EngineError("cannot create llama.cpp context" + (why.empty() ? std::string() : ": " + why));
     }
     mem_ = llama_get_memory(ctx_);
-    batch_ = llama_batch_init(options.n_batch, 0, 1);
+    // llama.cpp caps a decode call at the context size (at least 256 >= max_branches, so one
+    // generation step always fits one call); larger work is split by what it allows.
+    n_batch_ = static_cast<int32_t>(llama_n_batch(ctx_));
+    batch_ = llama_batch_init(n_batch_, 0, 1);
     branches_.resize(options.max_branches);
   }
 
@@ -387,7 +396,7 @@ class LlamaEngine final : public Engine {
           c.finish_reason = FinishReason::kLength;
           continue;
         }
-        if (batch_.n_tokens >= options_.n_batch) throw EngineError("internal: batch overflow");
+        // At most max_branches <= n_batch_ rows: one step always fits one decode call.
         add_to_batch(tok, static_cast<llama_pos>(b.tokens.size() - 1), req.branch, true);
         a.batch_index = batch_.n_tokens - 1;
         in_batch.push_back(&a - active.data());
@@ -552,7 +561,7 @@ class LlamaEngine final : public Engine {
           here.push_back(wanted[next_probe++]);
         }
         const bool output = pos + 1 == b.tokens.size() || !here.empty();
-        if (batch_.n_tokens == options_.n_batch) run();
+        if (batch_.n_tokens == n_batch_) run();
         add_to_batch(b.tokens[pos], static_cast<llama_pos>(pos), id, output);
         if (output) row_probes.push_back(std::move(here));
       }
@@ -567,6 +576,7 @@ class LlamaEngine final : public Engine {
   llama_memory_t mem_ = nullptr;
   llama_batch batch_{};
   int32_t n_vocab_ = 0;
+  int32_t n_batch_ = 0;  // tokens per llama_decode call, as llama.cpp allows
   std::vector<BranchState> branches_;  // indexed by BranchId, which is also the llama seq id
   std::vector<BranchId> free_slots_;
   int32_t next_slot_ = 0;

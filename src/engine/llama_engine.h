@@ -21,7 +21,8 @@ const char* to_string(KvLayout layout);
 
 struct LlamaEngineOptions {
   std::string model_path;
-  // KV cells: shared by all branches (kUnified) or divided evenly among them (kSplit).
+  // KV cells: shared by all branches (kUnified) or divided evenly among them (kSplit). At least
+  // 256 cells per stream (llama.cpp's own minimum).
   int32_t n_ctx = 4096;
   // Live branches at once. llama.cpp allows at most 256 sequences (LLAMA_MAX_SEQ); each live
   // branch is one sequence, so this is capped at 256.
