@@ -321,14 +321,9 @@ class LlamaEngine final : public Engine {
     require_context();
     std::vector<Completion> out(requests.size());
     if (requests.empty()) return out;
-    {
-      std::vector<bool> seen(branches_.size(), false);
-      for (const auto& r : requests) {
-        BranchState& b = get(r.branch);
-        if (seen[r.branch]) throw EngineError("a branch appears twice in one generate call");
-        seen[r.branch] = true;
-        if (b.tokens.empty()) throw EngineError("cannot generate from an empty branch");
-      }
+    check_distinct_branches(requests, "generate");
+    for (const auto& r : requests) {
+      if (get(r.branch).tokens.empty()) throw EngineError("cannot generate from an empty branch");
     }
     flush({});
 
@@ -421,9 +416,12 @@ class LlamaEngine final : public Engine {
   std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) override {
     require_context();
     std::vector<EvaluateResult> out(requests.size());
+    // Everything is checked before any branch changes, so a bad request leaves all as they were.
+    check_distinct_branches(requests, "evaluate");
     std::vector<Probe> probes;
     for (size_t r = 0; r < requests.size(); ++r) {
       const auto& req = requests[r];
+      check_tokens(req.tokens);
       for (Token t : req.candidates) {
         if (t < 0 || t >= n_vocab_) throw EngineError("candidate token id out of range");
       }
@@ -465,6 +463,17 @@ class LlamaEngine final : public Engine {
     return branches_[id];
   }
   BranchState& get(BranchId id) { return const_cast<BranchState&>(std::as_const(*this).get(id)); }
+
+  // Each request of one call names a different branch: a branch's work in a call is one unit.
+  template <typename Request>
+  void check_distinct_branches(const std::vector<Request>& requests, const char* call) const {
+    std::vector<bool> seen(branches_.size(), false);
+    for (const auto& r : requests) {
+      get(r.branch);
+      if (seen[r.branch]) throw EngineError(std::string("a branch appears twice in one ") + call + " call");
+      seen[r.branch] = true;
+    }
+  }
 
   void check_tokens(const std::vector<Token>& tokens) const {
     for (Token t : tokens) {

@@ -382,6 +382,10 @@ TEST(LlamaEngine, MisuseIsAnErrorNotACrash) {
   EXPECT_THROW(engine->new_branch({999999}), EngineError);
   const BranchId b = engine->new_branch(prompt_of(*engine));
   EXPECT_THROW(engine->generate({request(b, 0, 4), request(b, 1, 4)}), EngineError);
+  const size_t before = engine->branch_tokens(b).size();
+  EXPECT_THROW(engine->evaluate({{b, {5}, {0}, {1}}, {b, {6}, {0}, {1}}}), EngineError);
+  EXPECT_THROW(engine->evaluate({{b, {5, 999999}, {0}, {1}}}), EngineError);
+  EXPECT_EQ(engine->branch_tokens(b).size(), before) << "a rejected call changes nothing";
   engine->free_branch(b);
   EXPECT_THROW(engine->free_branch(b), EngineError);
 }
