@@ -134,6 +134,8 @@ class LlamaEngine final : public Engine {
       throw EngineError("max branches must be between 1 and " + std::to_string(kMaxBranches));
     }
     if (options.n_ctx < 1) throw EngineError("context size must be positive");
+    // One generation step decodes a token of every live branch in a single call.
+    if (options.n_batch < options.max_branches) throw EngineError("n_batch must be at least max_branches");
 
     llama_model_params mparams = llama_model_default_params();
     mparams.n_gpu_layers = options.n_gpu_layers;
@@ -391,7 +393,7 @@ class LlamaEngine final : public Engine {
           c.finish_reason = FinishReason::kLength;
           continue;
         }
-        // At most max_branches <= n_batch_ rows: one step always fits one decode call.
+        // At most max_branches <= n_batch_ rows (checked when opening): one decode call a step.
         add_to_batch(tok, static_cast<llama_pos>(b.tokens.size() - 1), req.branch, true);
         a.batch_index = batch_.n_tokens - 1;
         in_batch.push_back(&a - active.data());

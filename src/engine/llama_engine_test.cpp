@@ -377,6 +377,11 @@ TEST(LlamaEngine, BadModelFilesAreClearErrors) {
 
 TEST(LlamaEngine, MisuseIsAnErrorNotACrash) {
   PONDER_REQUIRE_FILE(stories_model());
+  LlamaEngineOptions small_batch;
+  small_batch.model_path = stories_model();
+  small_batch.max_branches = 64;
+  small_batch.n_batch = 16;
+  EXPECT_THROW(open_llama_engine(small_batch), EngineError);
   auto engine = open(stories_model(), 2, 256);
   EXPECT_THROW(engine->fork(7), EngineError);
   EXPECT_THROW(engine->new_branch({999999}), EngineError);
