@@ -1,0 +1,107 @@
+// Test-time compute strategies: spend a budget of samples and search steps on one problem and
+// pick the best answer (the strategies of Snell et al. 2024 and of Hugging Face's "Scaling
+// test-time compute with open models").
+//
+// A step ends at the step delimiter ("\n\n" by default): precisely, at the first token whose
+// text completes the delimiter, so a step's text is exactly its tokens' text and the steps of a
+// solution concatenate to its text. All live branches of a search decode together in one
+// generate() call of the engine; the verifier scores each new step once, incrementally.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "search/selection.h"
+#include "search/tree.h"
+#include "verify/verifier.h"
+
+namespace ponder {
+
+enum class Strategy {
+  kMajority,          // N independent samples; the most frequent answer
+  kBestOfN,           // N samples scored by a verifier; the best one's answer
+  kWeightedBestOfN,   // N samples; the answer with the largest summed score
+  kBeam,              // step-level beam search guided by a step verifier (PRM)
+  kDvts,              // diverse verifier tree search: N/M independent beams of width M
+};
+const char* to_string(Strategy strategy);
+std::optional<Strategy> parse_strategy(const std::string& name);
+
+// Defaults are those of the Hugging Face study.
+struct SearchOptions {
+  Strategy strategy = Strategy::kBeam;
+  int32_t n = 4;              // budget: samples, or beams kept live per round
+  int32_t beam_width = 4;     // M: beam search keeps N/M beams and expands each M ways;
+                              // DVTS runs N/M subtrees of M candidates each (N/M at least 1)
+  int32_t lookahead = 0;      // rank a candidate step by a greedy rollout this many steps on
+  int32_t max_rounds = 40;    // step rounds; the last one generates to the end
+  Aggregation aggregation = Aggregation::kLast;
+  std::string step_delimiter = "\n\n";
+  int32_t max_tokens = 2048;  // per solution
+  float temperature = 0.8f;
+  float top_p = 1.0f;
+  int32_t top_k = 0;
+  // Ask the generator for this many top log-probabilities per token (for confidence
+  // verifiers such as DeepConf's lowest group confidence); 0: none.
+  int32_t top_logprobs = 0;
+  uint64_t seed = 0;
+};
+
+struct Solution {
+  NodeId node = -1;                    // the finished node in SearchResult::tree
+  std::string text;
+  std::vector<std::string> steps;
+  std::vector<double> step_scores;     // step verifier scores (empty without one)
+  double score = 0.0;                  // outcome score, else aggregated step scores, else 0
+  std::optional<std::string> answer;   // the voting key (see AnswerFn)
+  FinishReason finish = FinishReason::kEos;
+  int32_t tokens = 0;
+};
+
+struct SearchUsage {
+  int64_t prompt_tokens = 0;      // generator tokens given (the prompt, once)
+  int64_t completion_tokens = 0;  // generator tokens sampled, lookahead rollouts included
+  int64_t verifier_tokens = 0;    // tokens the verifiers' models computed
+  int64_t verifier_tokens_if_rescored = 0;  // ... had each request re-scored its whole text
+  int32_t rounds = 0;
+  double seconds = 0.0;
+};
+
+struct SearchResult {
+  std::vector<Solution> solutions;  // every finished solution, in the order they finished
+  Selection naive, majority, weighted;
+  // The strategy's own choice: majority for kMajority, naive for kBestOfN, weighted for the
+  // others (beam search and DVTS with a PRM, as the study reports them).
+  Selection chosen;
+  SearchUsage usage;
+  SearchTree tree;
+};
+
+// The verifiers a search may use. Beam search, DVTS and lookahead need `step`; best-of-N needs
+// one of the two (with both, `outcome` decides a solution's score); majority needs none but
+// scores its solutions when given one, so that all three selections can be reported.
+struct Verifiers {
+  StepVerifier* step = nullptr;
+  OutcomeVerifier* outcome = nullptr;
+};
+
+// Extracts a solution's answer for voting, already normalised: solutions vote together when
+// their answers compare equal. nullopt: no answer.
+using AnswerFn = std::function<std::optional<std::string>(const std::string& solution)>;
+
+struct SearchProblem {
+  std::string problem;         // what verifiers see
+  std::vector<Token> prompt;   // what the generator continues (templated, with BOS)
+};
+
+// Runs one search. Throws EngineError when the strategy lacks the verifier it needs, when the
+// options are out of range, or when the engine cannot hold the branches the search needs
+// (beam search and DVTS: N live branches, twice that with lookahead).
+SearchResult run_search(Engine& generator, const Verifiers& verifiers, const SearchProblem& problem,
+                        const SearchOptions& options, const AnswerFn& answer_of);
+
+}  // namespace ponder

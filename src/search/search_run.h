@@ -1,0 +1,92 @@
+// Internal to search/: the machinery the strategies share. A SearchRun owns one search's tree,
+// its generator branches and verifier states, and does the batched work of a round.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <vector>
+
+#include "search/search.h"
+
+namespace ponder::detail {
+
+// A live generator branch positioned after `node`: sampling on it grows a child of `node`.
+struct Slot {
+  NodeId node;
+  BranchId branch;
+  int32_t subtree = 0;
+};
+
+class SearchRun {
+ public:
+  SearchRun(Engine& generator, const Verifiers& verifiers, const SearchProblem& problem,
+            const SearchOptions& options, const AnswerFn& answer_of);
+  ~SearchRun();  // frees every branch and verifier state still held
+  SearchRun(const SearchRun&) = delete;
+  SearchRun& operator=(const SearchRun&) = delete;
+
+  const SearchOptions& options() const { return options_; }
+  SearchTree& tree() { return tree_; }
+  bool has_step_verifier() const { return verifiers_.step != nullptr; }
+
+  // The root node (the prompt) and its branch.
+  Slot root();
+
+  // Slots for `counts[i]` children of each of `parents`, in order: a parent's own branch is
+  // used by its last slot, forks serve the others. A parent with count 0 is dropped.
+  std::vector<Slot> spread(const std::vector<Slot>& parents, const std::vector<int32_t>& counts);
+
+  // Samples one step on every slot (to the end of the solution when `to_end`), all in one
+  // generate() call. Returns the new nodes: slots[i] becomes the slot of result[i]. With
+  // `to_end`, a solution's steps become a chain of nodes and result[i] is its last node.
+  std::vector<Slot> sample(const std::vector<Slot>& slots, bool to_end, int32_t round);
+
+  // Scores the steps that `slots` added to their parents with the step verifier, all in one
+  // call; each node then holds a verifier state for its prefix, and its selection score is the
+  // aggregate of its path's scores. Parents' states are consumed (no parent of these slots may
+  // be extended again). No-op without a step verifier.
+  void score(const std::vector<Slot>& slots);
+
+  // Ranks unfinished `slots` by a greedy rollout of options().lookahead more steps: each
+  // node's selection score becomes the aggregate of its path's and the rollout's step scores.
+  void lookahead(const std::vector<Slot>& slots);
+
+  bool finished(const Slot& slot) const { return tree_.node(slot.node).finish.has_value(); }
+  double selection_score(const Slot& slot) const;
+
+  // Ends a slot: its node becomes a solution (when it finished) or is pruned; frees its
+  // branch and verifier state.
+  void finish(const Slot& slot);
+  void prune(const Slot& slot);
+  size_t solutions() const { return finished_.size(); }
+
+  // Scores the solutions, selects, and accounts: the search's result.
+  SearchResult result(int32_t rounds);
+
+ private:
+  uint64_t seed_for(NodeId node) const;
+  NodeId add_steps(NodeId parent, const Completion& completion, bool final, int32_t round, int32_t subtree);
+  void release_state(NodeId node);
+  void free_branch(BranchId branch);
+
+  Engine& gen_;
+  Verifiers verifiers_;
+  SearchProblem problem_;
+  SearchOptions options_;
+  AnswerFn answer_of_;
+  SearchTree tree_;
+  std::vector<NodeId> finished_;
+  std::vector<BranchId> branches_;  // every branch this run holds
+  std::map<NodeId, VerifierState> states_;
+  VerifierState root_state_ = -1;
+  EngineStats gen_start_;
+  VerifierStats step_start_, outcome_start_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+// The strategies, each over a fresh run.
+SearchResult sample_n(SearchRun& run);      // majority, best-of-N, weighted best-of-N
+SearchResult beam_search(SearchRun& run);
+SearchResult dvts(SearchRun& run);
+
+}  // namespace ponder::detail

@@ -1,0 +1,437 @@
+// The strategies' exact semantics, driven by a scripted fake engine and verifier: which nodes
+// are expanded, kept and pruned, how many samples each round takes, and what is selected.
+#include "search/search.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "fake_engine.h"
+
+namespace ponder {
+namespace {
+
+using testing::FakeContinuation;
+using testing::FakeEngine;
+using testing::FakeRequestInfo;
+
+// Scores a step by the number in brackets it carries ("a[0.7]\n\n" scores 0.7; none: 0).
+// Tracks the states it holds, so tests can check that a search gives them all back.
+class BracketVerifier final : public StepVerifier {
+ public:
+  VerifierState root(const std::string& problem) override { return add({problem, {}}); }
+  std::vector<Scored> extend(const std::vector<Extension>& extensions) override {
+    ++calls;
+    std::vector<Scored> out;
+    for (const Extension& e : extensions) {
+      Prefix p = states_.at(e.parent);
+      Scored s;
+      for (const std::string& step : e.steps) {
+        p.steps.push_back(step);
+        s.step_scores.push_back(score_of(step));
+        stats_.tokens_evaluated += static_cast<int64_t>(step.size());
+      }
+      s.state = add(p);
+      out.push_back(s);
+    }
+    for (const Extension& e : extensions) {
+      if (e.consume_parent) release(e.parent);
+    }
+    return out;
+  }
+  void release(VerifierState s) override {
+    if (!states_.erase(s)) throw std::invalid_argument("unknown state");
+  }
+  VerifierStats stats() const override { return stats_; }
+  size_t live() const { return states_.size(); }
+  int calls = 0;
+
+  static double score_of(const std::string& step) {
+    const size_t open = step.find('[');
+    return open == std::string::npos ? 0.0 : std::stod(step.substr(open + 1));
+  }
+
+ private:
+  struct Prefix {
+    std::string problem;
+    std::vector<std::string> steps;
+  };
+  VerifierState add(Prefix p) {
+    states_[next_] = std::move(p);
+    return next_++;
+  }
+  std::map<VerifierState, Prefix> states_;
+  VerifierState next_ = 0;
+  VerifierStats stats_;
+};
+
+// How many steps a branch's text holds (the prompt has none).
+int steps_in(const std::string& context) {
+  int n = 0;
+  for (size_t at = context.find("\n\n"); at != std::string::npos; at = context.find("\n\n", at + 2)) ++n;
+  return n;
+}
+
+// A model scripted by round and by position in the round's generate() call: script[round][i]
+// is the i-th request's step. A step without "\n\n" at its end finishes the solution (EOS).
+// Requests that generate to the end (no stop string) get `to_end`.
+FakeEngine::Model scripted(std::vector<std::vector<std::string>> script, std::string to_end = "end[0.5]") {
+  return [script, to_end](const FakeRequestInfo& r) -> FakeContinuation {
+    if (r.stop.empty()) return {to_end, true};
+    const auto& round = script.at(steps_in(r.context));
+    const std::string& step = round.at(r.index);
+    return {step, true};
+  };
+}
+
+std::optional<std::string> boxed(const std::string& text) {
+  const size_t at = text.rfind("\\boxed{");
+  if (at == std::string::npos) return std::nullopt;
+  const size_t end = text.find('}', at);
+  return text.substr(at + 7, end - at - 7);
+}
+
+SearchProblem problem() { return {"Q", {'Q', ':'}}; }
+
+SearchOptions beam_options(int n, int m) {
+  SearchOptions o;
+  o.strategy = Strategy::kBeam;
+  o.n = n;
+  o.beam_width = m;
+  return o;
+}
+
+// Round-r nodes in order of creation.
+std::vector<const SearchNode*> round_nodes(const SearchTree& tree, int round) {
+  std::vector<const SearchNode*> out;
+  for (const SearchNode& n : tree.nodes()) {
+    if (n.round == round) out.push_back(&n);
+  }
+  return out;
+}
+
+TEST(BeamSearch, KeepsTheBestNOverMAndExpandsEachMWays) {
+  FakeEngine engine(scripted({
+      {"a0[0.1]\n\n", "a1[0.9]\n\n", "a2[0.5]\n\n", "a3[0.7]\n\n"},
+      {"b0[0.2]\n\n", "b1[0.8]", "b2[0.6]\n\n", "b3[0.3]\n\n"},
+      {"c0[0.4]", "c1[0.5]", "c2[0.6]", "c3[0.7]"},
+  }));
+  BracketVerifier prm;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), beam_options(4, 2), boxed);
+
+  // Every round samples N = 4 steps in one batched call.
+  EXPECT_EQ(engine.generate_calls, (std::vector<size_t>{4, 4, 4}));
+  EXPECT_EQ(r.usage.rounds, 3);
+  const auto r0 = round_nodes(r.tree, 0), r1 = round_nodes(r.tree, 1), r2 = round_nodes(r.tree, 2);
+  ASSERT_EQ(r0.size(), 4u);
+  // Round 0: the best N/M = 2 (a1 0.9, a3 0.7) are kept, the others pruned.
+  EXPECT_EQ(r0[0]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r0[1]->status, NodeStatus::kKept);
+  EXPECT_EQ(r0[2]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r0[3]->status, NodeStatus::kKept);
+  // Round 1: the best kept beam (a1) grows the first two children, a3 the next two.
+  ASSERT_EQ(r1.size(), 4u);
+  EXPECT_EQ(r1[0]->parent, r0[1]->id);
+  EXPECT_EQ(r1[1]->parent, r0[1]->id);
+  EXPECT_EQ(r1[2]->parent, r0[3]->id);
+  EXPECT_EQ(r1[3]->parent, r0[3]->id);
+  EXPECT_EQ(r1[0]->step, "b0[0.2]\n\n");
+  // b1 finished (EOS) and left the pool; of the rest b2 (0.6) and b3 (0.3) are kept.
+  EXPECT_EQ(r1[1]->status, NodeStatus::kFinished);
+  EXPECT_EQ(r1[0]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r1[2]->status, NodeStatus::kKept);
+  EXPECT_EQ(r1[3]->status, NodeStatus::kKept);
+  ASSERT_EQ(r2.size(), 4u);
+  EXPECT_EQ(r2[0]->parent, r1[2]->id);
+  EXPECT_EQ(r2[2]->parent, r1[3]->id);
+  // Round 2 finishes four more: 5 >= N stops the search.
+  ASSERT_EQ(r.solutions.size(), 5u);
+  EXPECT_EQ(r.solutions[0].text, "a1[0.9]\n\nb1[0.8]");
+  EXPECT_EQ(r.solutions[0].steps, (std::vector<std::string>{"a1[0.9]\n\n", "b1[0.8]"}));
+  EXPECT_EQ(r.solutions[0].step_scores, (std::vector<double>{0.9, 0.8}));
+  EXPECT_DOUBLE_EQ(r.solutions[0].score, 0.8);  // aggregation "last"
+  EXPECT_EQ(r.solutions[4].text, "a3[0.7]\n\nb3[0.3]\n\nc3[0.7]");
+  EXPECT_EQ(r.solutions[0].finish, FinishReason::kEos);
+
+  // Nothing is left behind: every branch and verifier state was given back.
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+  // One verifier call per round, each step scored once.
+  EXPECT_EQ(prm.calls, 3);
+  int64_t step_chars = 0;
+  for (const SearchNode& n : r.tree.nodes()) step_chars += static_cast<int64_t>(n.step.size());
+  EXPECT_EQ(r.usage.verifier_tokens, step_chars);
+  EXPECT_EQ(r.usage.completion_tokens, [&] {
+    int64_t t = 0;
+    for (const SearchNode& n : r.tree.nodes()) t += n.step_tokens;
+    return t;  // a finished step's count includes its end-of-generation token
+  }());
+}
+
+TEST(BeamSearch, TiesGoToTheEarlierBeam) {
+  FakeEngine engine(scripted({
+      {"a0[0.5]\n\n", "a1[0.5]\n\n", "a2[0.5]\n\n", "a3[0.5]\n\n"},
+      {"b0", "b1", "b2", "b3"},
+  }));
+  BracketVerifier prm;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), beam_options(4, 2), boxed);
+  const auto r0 = round_nodes(r.tree, 0);
+  EXPECT_EQ(r0[0]->status, NodeStatus::kKept);
+  EXPECT_EQ(r0[1]->status, NodeStatus::kKept);
+  EXPECT_EQ(r0[2]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r0[3]->status, NodeStatus::kPruned);
+}
+
+TEST(BeamSearch, EveryBeamFinishingAtOnceEndsTheSearch) {
+  FakeEngine engine(scripted({{"x[0.1]", "y[0.2]", "z[0.3]", "w[0.4]"}}));
+  BracketVerifier prm;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), beam_options(4, 4), boxed);
+  EXPECT_EQ(r.usage.rounds, 1);
+  EXPECT_EQ(r.solutions.size(), 4u);
+  EXPECT_EQ(engine.generate_calls.size(), 1u);
+}
+
+TEST(BeamSearch, TheLastRoundGeneratesToTheEndAndSplitsSteps) {
+  FakeEngine engine(scripted({{"a[0.3]\n\n", "b[0.6]\n\n", "c[0.2]\n\n", "d[0.1]\n\n"}},
+                             "e[0.4]\n\nf[0.9]"));
+  BracketVerifier prm;
+  SearchOptions o = beam_options(4, 2);
+  o.max_rounds = 2;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  EXPECT_EQ(r.usage.rounds, 2);
+  ASSERT_EQ(r.solutions.size(), 4u);
+  // The final round had no stop string; its text became two steps, each scored once.
+  for (const FakeRequestInfo& req : engine.requests_seen) {
+    EXPECT_EQ(req.stop.empty(), steps_in(req.context) == 1);
+  }
+  EXPECT_EQ(r.solutions[0].steps, (std::vector<std::string>{"b[0.6]\n\n", "e[0.4]\n\n", "f[0.9]"}));
+  EXPECT_EQ(r.solutions[0].step_scores, (std::vector<double>{0.6, 0.4, 0.9}));
+  EXPECT_EQ(r.solutions[2].steps.front(), "a[0.3]\n\n");
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+}
+
+TEST(BeamSearch, MaxTokensEndsASolutionWithLength) {
+  FakeEngine engine([](const FakeRequestInfo&) { return FakeContinuation{"abcdefghij\n\n", false}; });
+  BracketVerifier prm;
+  SearchOptions o = beam_options(2, 2);
+  o.max_tokens = 5;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  ASSERT_EQ(r.solutions.size(), 2u);
+  EXPECT_EQ(r.solutions[0].finish, FinishReason::kLength);
+  EXPECT_EQ(r.solutions[0].text, "abcde");
+  EXPECT_EQ(r.solutions[0].tokens, 5);
+}
+
+// Each round keeps exactly the open nodes ranked best by the chosen aggregation of their path's
+// step scores (scores here come from the seeds, so they vary from node to node).
+TEST(BeamSearch, KeepsTheTopByEachAggregation) {
+  for (Aggregation a : {Aggregation::kLast, Aggregation::kMin, Aggregation::kProd, Aggregation::kMean}) {
+    FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+      const int depth = steps_in(r.context);
+      const double score = static_cast<double>(r.seed % 97) / 97.0;
+      return {"s[" + std::to_string(score) + "]" + (depth < 4 ? "\n\n" : ""), true};
+    });
+    BracketVerifier prm;
+    SearchOptions o = beam_options(8, 2);
+    o.aggregation = a;
+    const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+    for (int round = 0; round < r.usage.rounds - 1; ++round) {
+      std::vector<const SearchNode*> open;
+      for (const SearchNode* n : round_nodes(r.tree, round)) {
+        if (n->status != NodeStatus::kFinished) open.push_back(n);
+      }
+      std::vector<const SearchNode*> ranked = open;
+      std::stable_sort(ranked.begin(), ranked.end(), [&](const SearchNode* x, const SearchNode* y) {
+        return aggregate(r.tree.scores(x->id), a) > aggregate(r.tree.scores(y->id), a);
+      });
+      for (size_t i = 0; i < ranked.size(); ++i) {
+        EXPECT_EQ(ranked[i]->status, i < 4 ? NodeStatus::kKept : NodeStatus::kPruned)
+            << to_string(a) << " round " << round << " rank " << i;
+      }
+    }
+    EXPECT_EQ(r.usage.rounds, 5);
+  }
+}
+
+TEST(BeamSearch, LookaheadRanksAStepByItsGreedyRollout) {
+  // a scores 0.9 but leads to a 0.1 step; b scores 0.2 but leads to 0.95.
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    const int depth = steps_in(r.context);
+    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "bad[0.1]\n\n" : "good[0.95]\n\n", true};
+    if (depth == 0) return {r.index == 0 ? "a[0.9]\n\n" : "b[0.2]\n\n", true};
+    return {"done", true};
+  });
+  BracketVerifier prm;
+  SearchOptions o = beam_options(2, 2);
+  o.lookahead = 1;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  const auto r0 = round_nodes(r.tree, 0);
+  EXPECT_EQ(r0[0]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r0[1]->status, NodeStatus::kKept);
+  EXPECT_EQ(r0[1]->lookahead, (std::vector<std::string>{"good[0.95]\n\n"}));
+  EXPECT_DOUBLE_EQ(*r0[1]->selection_score, 0.95);
+  EXPECT_DOUBLE_EQ(*r0[1]->score, 0.2);  // the step's own score is kept apart
+  // Rollouts are greedy and do not become part of any solution.
+  EXPECT_EQ(std::count_if(engine.requests_seen.begin(), engine.requests_seen.end(),
+                          [](const FakeRequestInfo& q) { return q.greedy; }),
+            2);
+  EXPECT_EQ(r.solutions.at(0).text, "b[0.2]\n\ndone");
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+}
+
+TEST(Dvts, SubtreesKeepTheirBestCandidateAndNeverMix) {
+  FakeEngine engine(scripted({
+      // subtree 0: candidates 0-3, best 2; subtree 1: candidates 4-7, best 5 finishes it.
+      {"s0a[0.1]\n\n", "s0b[0.3]\n\n", "s0c[0.8]\n\n", "s0d[0.2]\n\n", "s1a[0.4]\n\n", "s1b[0.9]", "s1c[0.5]",
+       "s1d[0.6]\n\n"},
+      {"t0[0.2]\n\n", "t1[0.7]", "t2[0.1]", "t3[0.3]\n\n"},
+  }));
+  BracketVerifier prm;
+  SearchOptions o;
+  o.strategy = Strategy::kDvts;
+  o.n = 8;
+  o.beam_width = 4;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  // Round 0: 2 subtrees x 4 candidates; round 1: only subtree 0 is left.
+  EXPECT_EQ(engine.generate_calls, (std::vector<size_t>{8, 4}));
+  const auto r0 = round_nodes(r.tree, 0), r1 = round_nodes(r.tree, 1);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(r0[i]->subtree, i / 4) << i;
+  EXPECT_EQ(r0[2]->status, NodeStatus::kKept);
+  for (int i : {0, 1, 3}) EXPECT_EQ(r0[i]->status, NodeStatus::kPruned) << i;
+  // Subtree 1 ended: its finished candidates (the best, and s1c) are solutions.
+  EXPECT_EQ(r0[5]->status, NodeStatus::kFinished);
+  EXPECT_EQ(r0[6]->status, NodeStatus::kFinished);
+  EXPECT_EQ(r0[4]->status, NodeStatus::kPruned);
+  for (const SearchNode* n : r1) {
+    EXPECT_EQ(n->parent, r0[2]->id);
+    EXPECT_EQ(n->subtree, 0);
+  }
+  // Subtree 0's best in round 1 (t1) finished it, with t2 beside it.
+  std::vector<std::string> texts;
+  for (const Solution& s : r.solutions) texts.push_back(s.text);
+  EXPECT_EQ(texts, (std::vector<std::string>{"s1b[0.9]", "s1c[0.5]", "s0c[0.8]\n\nt1[0.7]", "s0c[0.8]\n\nt2[0.1]"}));
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+}
+
+// Four solutions: answer 3 once with 0.6; answer 5 twice with 0.4 each; one without an answer.
+FakeEngine voting_engine() {
+  return FakeEngine([](const FakeRequestInfo& r) -> FakeContinuation {
+    static const char* texts[] = {"so \\boxed{3}[0.6]", "\\boxed{5}[0.4]", "none[0.9]", "\\boxed{5}[0.4]"};
+    return {texts[r.index], true};
+  });
+}
+
+TEST(SampleN, MajorityBestOfNAndWeightedSelectDifferently) {
+  for (Strategy s : {Strategy::kMajority, Strategy::kBestOfN, Strategy::kWeightedBestOfN}) {
+    FakeEngine engine = voting_engine();
+    BracketVerifier prm;
+    SearchOptions o;
+    o.strategy = s;
+    o.n = 4;
+    const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+    EXPECT_EQ(engine.generate_calls, (std::vector<size_t>{4}));
+    ASSERT_EQ(r.solutions.size(), 4u);
+    EXPECT_EQ(r.majority.answer, "5");
+    EXPECT_EQ(r.majority.value, 2.0);
+    EXPECT_EQ(r.naive.solution, 2);  // the best score, though it has no answer
+    EXPECT_EQ(r.naive.answer, std::nullopt);
+    EXPECT_EQ(r.weighted.answer, "5");
+    EXPECT_DOUBLE_EQ(r.weighted.value, 0.8);
+    const Selection& expected =
+        s == Strategy::kMajority ? r.majority : s == Strategy::kBestOfN ? r.naive : r.weighted;
+    EXPECT_EQ(r.chosen.solution, expected.solution) << to_string(s);
+    EXPECT_EQ(engine.live_branches(), 0);
+    EXPECT_EQ(prm.live(), 0u);
+  }
+}
+
+TEST(SampleN, MajorityNeedsNoVerifierAndSolutionsSplitIntoSteps) {
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    return {"x\n\ny" + std::to_string(r.index % 2) + "\n\n\\boxed{" + std::to_string(r.index % 2) + "}", true};
+  });
+  SearchOptions o;
+  o.strategy = Strategy::kMajority;
+  o.n = 5;
+  const SearchResult r = run_search(engine, {}, problem(), o, boxed);
+  ASSERT_EQ(r.solutions.size(), 5u);
+  EXPECT_EQ(r.chosen.answer, "0");  // three zeros against two ones
+  EXPECT_EQ(r.solutions[1].steps, (std::vector<std::string>{"x\n\n", "y1\n\n", "\\boxed{1}"}));
+  EXPECT_TRUE(r.solutions[1].step_scores.empty());
+  EXPECT_EQ(r.usage.verifier_tokens, 0);
+}
+
+TEST(SampleN, OutcomeVerifierDecidesTheScore) {
+  class Longest final : public OutcomeVerifier {
+   public:
+    std::vector<double> score(const std::vector<Candidate>& c) override {
+      std::vector<double> out;
+      for (const Candidate& x : c) {
+        EXPECT_EQ(x.problem, "Q");
+        EXPECT_FALSE(x.token_logprobs.empty());
+        std::string text;
+        for (const auto& s : x.steps) text += s;
+        out.push_back(static_cast<double>(text.size()));
+      }
+      return out;
+    }
+    VerifierStats stats() const override { return {}; }
+  } longest;
+  FakeEngine engine = voting_engine();
+  SearchOptions o;
+  o.strategy = Strategy::kBestOfN;
+  o.n = 4;
+  const SearchResult r = run_search(engine, {nullptr, &longest}, problem(), o, boxed);
+  EXPECT_EQ(r.chosen.solution, 0);  // "so \boxed{3}[0.6]" is the longest
+  EXPECT_EQ(r.chosen.answer, "3");
+}
+
+TEST(Search, SameSeedSameSearchAndEverySampleHasItsOwnSeed) {
+  auto run = [](uint64_t seed, std::vector<uint64_t>* seeds) {
+    FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+      const int depth = steps_in(r.context);
+      const double score = static_cast<double>(r.seed % 1000) / 1000.0;
+      return {std::to_string(depth) + "[" + std::to_string(score) + "]" + (depth < 3 ? "\n\n" : ""), true};
+    });
+    BracketVerifier prm;
+    SearchOptions o = beam_options(8, 4);
+    o.seed = seed;
+    SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+    for (const auto& q : engine.requests_seen) seeds->push_back(q.seed);
+    std::vector<std::string> texts;
+    for (const auto& s : r.solutions) texts.push_back(s.text);
+    return texts;
+  };
+  std::vector<uint64_t> a, b, c;
+  EXPECT_EQ(run(7, &a), run(7, &b));
+  EXPECT_EQ(a, b);
+  run(8, &c);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(std::set<uint64_t>(a.begin(), a.end()).size(), a.size());
+}
+
+TEST(Search, RefusesWhatItCannotDo) {
+  FakeEngine engine(scripted({{"x"}}), /*max_branches=*/8);
+  BracketVerifier prm;
+  SearchOptions o = beam_options(4, 2);
+  EXPECT_THROW(run_search(engine, {}, problem(), o, boxed), EngineError);  // beam without a PRM
+  o.n = 16;
+  EXPECT_THROW(run_search(engine, {&prm, nullptr}, problem(), o, boxed), EngineError);  // too many branches
+  o.n = 4;
+  o.lookahead = 1;
+  o.strategy = Strategy::kMajority;
+  EXPECT_THROW(run_search(engine, {&prm, nullptr}, problem(), o, boxed), EngineError);
+  o = beam_options(0, 2);
+  EXPECT_THROW(run_search(engine, {&prm, nullptr}, problem(), o, boxed), EngineError);
+  o.strategy = Strategy::kBestOfN;
+  o.n = 2;
+  EXPECT_THROW(run_search(engine, {}, problem(), o, boxed), EngineError);  // best-of-N, no verifier
+  EXPECT_EQ(engine.live_branches(), 0);
+}
+
+}  // namespace
+}  // namespace ponder

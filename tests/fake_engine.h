@@ -1,0 +1,163 @@
+// A deterministic Engine for testing search logic without a model.
+//
+// Tokens are bytes (one character each) plus an end-of-generation token. A "model" callback
+// decides, when a generate() request starts, the whole text the branch would produce from here
+// (given the branch's text, the request's seed and whether it is greedy, and the request's
+// index within the call); generate() then emits it one character at a time, with the real
+// stop-string matcher, max_tokens, and an end-of-generation token after the text when the
+// model says so. The engine records every call, so tests can check batching and branch use.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/stop.h"
+
+namespace ponder::testing {
+
+struct FakeContinuation {
+  std::string text;
+  bool eos = true;  // end with the end-of-generation token once `text` is out
+};
+
+struct FakeRequestInfo {
+  std::string context;  // the branch's text when the request started
+  uint64_t seed;
+  bool greedy;
+  size_t index;         // position of the request in its generate() call
+  std::vector<std::string> stop;
+};
+
+class FakeEngine final : public Engine {
+ public:
+  using Model = std::function<FakeContinuation(const FakeRequestInfo&)>;
+  static constexpr Token kEos = 256;
+
+  FakeEngine(Model model, int32_t max_branches = 256) : model_(std::move(model)), max_branches_(max_branches) {}
+
+  std::vector<Token> tokenize(std::string_view text, bool, bool) const override {
+    return std::vector<Token>(reinterpret_cast<const unsigned char*>(text.data()),
+                              reinterpret_cast<const unsigned char*>(text.data()) + text.size());
+  }
+  std::string token_to_piece(Token t) const override { return t == kEos ? "" : std::string(1, static_cast<char>(t)); }
+  std::string apply_chat_template(const std::vector<ChatMessage>&, bool, bool) const override {
+    throw EngineError("the fake model has no chat template");
+  }
+  bool has_chat_template() const override { return false; }
+  Token eos_token() const override { return kEos; }
+  bool is_end_of_generation(Token t) const override { return t == kEos; }
+  int32_t vocab_size() const override { return 257; }
+
+  BranchId new_branch(const std::vector<Token>& tokens) override {
+    const BranchId id = take();
+    branches_[id] = tokens;
+    stats_.prompt_tokens += static_cast<int64_t>(tokens.size());
+    return id;
+  }
+  BranchId fork(BranchId parent) override {
+    const std::vector<Token> copy = at(parent);
+    const BranchId id = take();
+    branches_[id] = copy;
+    ++forks;
+    return id;
+  }
+  void append(BranchId b, const std::vector<Token>& tokens) override {
+    at(b).insert(at(b).end(), tokens.begin(), tokens.end());
+    stats_.prompt_tokens += static_cast<int64_t>(tokens.size());
+  }
+  void free_branch(BranchId b) override {
+    at(b);
+    branches_.erase(b);
+    free_ids_.push_back(b);
+  }
+  const std::vector<Token>& branch_tokens(BranchId b) const override {
+    auto it = branches_.find(b);
+    if (it == branches_.end()) throw EngineError("unknown branch");
+    return it->second;
+  }
+  int32_t free_slots() const override { return max_branches_ - static_cast<int32_t>(branches_.size()); }
+  int32_t live_branches() const { return static_cast<int32_t>(branches_.size()); }
+
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) override {
+    generate_calls.push_back(requests.size());
+    max_live = std::max(max_live, live_branches());
+    std::vector<Completion> out(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const GenerateRequest& r = requests[i];
+      std::vector<Token>& tokens = at(r.branch);
+      FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, i, r.stop.stop};
+      requests_seen.push_back(info);
+      const FakeContinuation next = model_(info);
+      StopMatcher stops(r.stop.stop);
+      Completion& c = out[i];
+      size_t pos = 0;
+      while (true) {
+        if (static_cast<int32_t>(c.tokens.size()) >= r.stop.max_tokens) {
+          c.finish_reason = FinishReason::kLength;
+          break;
+        }
+        if (pos == next.text.size()) {
+          if (!next.eos) throw std::logic_error("fake model ran out of text");
+          emit(tokens, c, kEos);
+          c.finish_reason = FinishReason::kEos;
+          break;
+        }
+        const Token t = static_cast<unsigned char>(next.text[pos++]);
+        emit(tokens, c, t);
+        const size_t checked = c.text.size();
+        c.text += static_cast<char>(t);
+        if (auto found = stops.find(c.text, checked)) {
+          c.text.resize(*found);
+          c.finish_reason = FinishReason::kStop;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>&) override {
+    throw EngineError("the fake engine does not evaluate");
+  }
+  EngineStats stats() const override { return stats_; }
+
+  std::vector<size_t> generate_calls;        // requests per generate() call
+  std::vector<FakeRequestInfo> requests_seen;
+  int32_t max_live = 0;                      // most live branches seen at a generate() call
+  int32_t forks = 0;
+
+ private:
+  void emit(std::vector<Token>& tokens, Completion& c, Token t) {
+    tokens.push_back(t);
+    c.tokens.push_back(t);
+    c.steps.push_back({t, -0.5f, 0.0f, {}});
+    c.logprob += -0.5;
+    ++stats_.generated_tokens;
+  }
+  std::vector<Token>& at(BranchId b) {
+    auto it = branches_.find(b);
+    if (it == branches_.end()) throw EngineError("unknown branch " + std::to_string(b));
+    return it->second;
+  }
+  BranchId take() {
+    if (free_slots() <= 0) throw EngineError("too many live branches");
+    if (!free_ids_.empty()) {
+      const BranchId id = free_ids_.back();
+      free_ids_.pop_back();
+      return id;
+    }
+    return next_id_++;
+  }
+
+  Model model_;
+  int32_t max_branches_;
+  std::map<BranchId, std::vector<Token>> branches_;
+  std::vector<BranchId> free_ids_;
+  BranchId next_id_ = 0;
+  EngineStats stats_;
+};
+
+}  // namespace ponder::testing
