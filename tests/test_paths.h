@@ -1,5 +1,6 @@
-// Where tests find models and binaries. CTest sets these variables (tests/CMakeLists.txt);
-// a test that lacks what it needs is skipped with the reason.
+// Where tests find models and binaries: the paths the build compiled in (tests/CMakeLists.txt),
+// unless environment variables of the same names say otherwise. A test that lacks what it needs
+// is skipped with the reason (fails, in CI).
 #pragma once
 
 #include <cstdlib>
@@ -15,16 +16,16 @@ inline std::string env_or(const char* name, const char* fallback) {
 
 // ../shared/models/stories260K.gguf: a real trained tiny model.
 inline std::string stories_model() {
-  return env_or("PONDER_SHARED_DIR", "../shared") + "/models/stories260K.gguf";
+  return env_or("PONDER_SHARED_DIR", PONDER_SHARED_DIR) + "/models/stories260K.gguf";
 }
 
 // Random-weight models made by the make_test_models fixture (tests/make_test_models.sh).
 inline std::string test_model(const std::string& name) {
-  return env_or("PONDER_TEST_MODELS", "build/test-models") + "/" + name;
+  return env_or("PONDER_TEST_MODELS", PONDER_TEST_MODELS) + "/" + name;
 }
 
 inline std::string build_file(const std::string& name) {
-  return env_or("PONDER_BUILD_DIR", "build") + "/" + name;
+  return env_or("PONDER_BUILD_DIR", PONDER_BUILD_DIR) + "/" + name;
 }
 
 inline bool exists(const std::string& path) { return std::filesystem::exists(path); }
