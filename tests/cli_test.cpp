@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -192,6 +193,96 @@ TEST(Cli, BadFlagsAndValues) {
   for (int i = 0; i < 300; ++i) long_prompt += "word ";
   expect_one_line_error("generate -m " + quote(stories_model()) + " -p " + quote(long_prompt) + " --ctx 64",
                         "KV cache is full");
+}
+
+std::string solve_args(const std::string& extra) {
+  return ponder() + " solve --threads 1 -m " + quote(stories_model()) + " --delimiter . --max-tokens 48 " + extra +
+         " 'Once upon a time'";
+}
+
+TEST(Cli, SolveJsonHasSolutionsSelectionsUsageAndTrace) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  const auto trace_path = std::filesystem::temp_directory_path() / ("ponder-trace-" + std::to_string(::getpid()) + ".json");
+  const std::string args = solve_args("--prm " + quote(test_model("prm-llama3-tiny.gguf")) +
+                                      " --strategy beam --n 8 --beam-width 2 --seed 5 --json --trace " +
+                                      quote(trace_path.string()));
+  Result r = run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["strategy"], "beam");
+  EXPECT_EQ(j["seed"], 5);
+  ASSERT_GE(j["solutions"].size(), 8u);
+  for (const auto& s : j["solutions"]) {
+    std::string joined;
+    for (const auto& step : s["steps"]) {
+      joined += step["text"].get<std::string>();
+      const double score = step["score"];
+      EXPECT_GE(score, 0.0);
+      EXPECT_LE(score, 1.0);
+    }
+    EXPECT_EQ(joined, s["text"]);
+    EXPECT_DOUBLE_EQ(s["score"].get<double>(), s["steps"].back()["score"].get<double>());  // aggregation "last"
+  }
+  for (const char* k : {"chosen", "naive", "majority", "weighted"}) EXPECT_TRUE(j["selections"].contains(k)) << k;
+  const int chosen = j["selections"]["chosen"]["solution"];
+  EXPECT_EQ(j["solution"], j["solutions"][chosen]["text"]);
+  const auto& u = j["usage"];
+  EXPECT_EQ(u["prompt_tokens"], 5);
+  EXPECT_GT(u["completion_tokens"].get<int>(), 8 * 10);
+  EXPECT_GT(u["verifier_tokens"].get<int>(), 0);
+  EXPECT_LT(u["verifier_tokens"].get<int>(), u["verifier_tokens_if_rescored"].get<int>());
+  EXPECT_GT(u["rounds"].get<int>(), 1);
+
+  // The trace holds every node; finished solutions are there as finished, and each round's
+  // sampled nodes number N.
+  std::ifstream in(trace_path);
+  const auto trace = nlohmann::json::parse(in);
+  std::filesystem::remove(trace_path);
+  const auto& nodes = trace["nodes"];
+  std::map<int, int> per_round;
+  for (const auto& n : nodes) {
+    if (n["round"].get<int>() >= 0 && n["depth"].get<int>() == n["round"].get<int>() + 1) per_round[n["round"]]++;
+  }
+  for (const auto& [round, count] : per_round) EXPECT_EQ(count, 8) << "round " << round;
+  for (const auto& s : j["solutions"]) EXPECT_EQ(nodes[s["node"].get<int>()]["status"], "finished");
+
+  // Same seed, same search.
+  Result again = run(args);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["solutions"], j["solutions"]);
+}
+
+TEST(Cli, SolvePrintsTheChosenSolutionAndAnswer) {
+  PONDER_REQUIRE_FILE(stories_model());
+  Result r = run(solve_args("--strategy best-of-n --confidence mean --n 4 --seed 1"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n\nanswer: "), std::string::npos) << r.out;
+  Result maj = run(solve_args("--strategy majority --n 3 --seed 1 --json"));
+  ASSERT_EQ(maj.code, 0) << maj.err;
+  EXPECT_EQ(nlohmann::json::parse(maj.out)["solutions"].size(), 3u);
+}
+
+TEST(Cli, SolveRefusesWhatItCannotDo) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const std::string m = " solve -m " + quote(stories_model());
+  expect_one_line_error(m + " --strategy beam problem", "needs a PRM");
+  expect_one_line_error(m + " --strategy dvts problem", "needs a PRM");
+  expect_one_line_error(m + " --strategy best-of-n problem", "needs a verifier");
+  expect_one_line_error(m + " --strategy majority '   '", "empty");
+  expect_one_line_error(m + " --strategy sideways problem");
+  expect_one_line_error(m + " --n 0 problem");
+  expect_one_line_error(m + " --strategy majority --lookahead 1 problem", "lookahead");
+  expect_one_line_error(m + " --prm /nonexistent/prm.gguf problem", "not found");
+  expect_one_line_error(m + " --prm " + quote(stories_model()) + " --prm-format nonsense problem", "nonsense");
+  const auto bad = std::filesystem::temp_directory_path() / "ponder-bad-format.json";
+  {
+    std::ofstream f(bad);
+    f << R"({"layout": "step_tag", "colour": "red"})";
+  }
+  expect_one_line_error(m + " --prm " + quote(stories_model()) + " --prm-format " + quote(bad.string()) + " problem",
+                        "colour");
+  expect_one_line_error(" solve problem");
 }
 
 }  // namespace

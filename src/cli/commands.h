@@ -14,5 +14,6 @@ struct Command {
 };
 
 Command add_generate_command(CLI::App& app);
+Command add_solve_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "engine/llama_engine.h"
+#include "cli/engine_setup.h"
 
 namespace ponder::cli {
 namespace {
@@ -27,11 +27,7 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   bool json = false;
-  int ctx = 0;
-  int threads = 0;
-  std::string kv = "auto";
-  bool reproducible = false;
-  bool verbose = false;
+  EngineFlags engine;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -41,17 +37,8 @@ double ms_since(Clock::time_point t0) {
 
 int run_generate(const GenerateOptions& o) {
   const auto t_start = Clock::now();
-  LlamaEngineOptions eo;
-  eo.model_path = o.model;
-  eo.max_branches = o.n;
-  eo.n_threads = o.threads;
-  eo.verbose = o.verbose;
-  eo.reproducible = o.reproducible;
-
   // The prompt first, with only the vocabulary loaded: its exact length sizes the cache.
-  LlamaEngineOptions vo = eo;
-  vo.vocab_only = true;
-  auto vocab = open_llama_engine(vo);
+  auto vocab = open_vocab(o.model, o.engine);
   std::string text = o.prompt;
   if (o.chat) {
     std::vector<ChatMessage> messages;
@@ -63,23 +50,8 @@ int run_generate(const GenerateOptions& o) {
   vocab.reset();
   if (prompt.empty()) throw EngineError("the prompt is empty after tokenization");
 
-  const int64_t p = static_cast<int64_t>(prompt.size());
-  if (o.kv == "auto") {
-    eo.kv_layout = choose_kv_layout(p, o.n, o.max_tokens);
-  } else {
-    eo.kv_layout = o.kv == "split" ? KvLayout::kSplit : KvLayout::kUnified;
-  }
-  // Enough cells for the prompt and every completion at full length.
-  const int64_t cells = eo.kv_layout == KvLayout::kSplit ? o.n * (p + o.max_tokens) : p + int64_t{o.n} * o.max_tokens;
-  if (o.ctx > 0) {
-    eo.n_ctx = o.ctx;
-  } else if (cells > (1 << 24)) {
-    throw EngineError("prompt and completions need " + std::to_string(cells) +
-                      " KV cells; use fewer or shorter completions");
-  } else {
-    eo.n_ctx = static_cast<int32_t>(cells);
-  }
-  auto engine = open_llama_engine(eo);
+  KvLayout layout;
+  auto engine = open_sized(o.model, o.engine, static_cast<int64_t>(prompt.size()), o.n, o.max_tokens, &layout);
   const double load_ms = ms_since(t_start);
 
   const auto t_gen = Clock::now();
@@ -119,7 +91,7 @@ int run_generate(const GenerateOptions& o) {
   json out;
   out["model"] = o.model;
   out["seed"] = seed;
-  out["kv_layout"] = to_string(eo.kv_layout);
+  out["kv_layout"] = to_string(layout);
   out["completions"] = json::array();
   const bool detailed = o.sampling.top_logprobs > 0 || o.sampling.entropy;
   for (size_t i = 0; i < completions.size(); ++i) {
@@ -188,17 +160,7 @@ Command add_generate_command(CLI::App& app) {
       ->check(CLI::Range(0, 100));
   cmd->add_flag("--entropy", o->sampling.entropy, "report each step's entropy (--json)");
   cmd->add_flag("--json", o->json, "print one JSON object");
-  cmd->add_option("--ctx", o->ctx, "KV cache cells (default: enough for the prompt and all completions)")
-      ->check(CLI::Range(16, 1 << 24));
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--kv", o->kv,
-                  "KV cache layout: unified (branches share prefix cells), split (a stream per branch) "
-                  "or auto")
-      ->check(CLI::IsMember({"auto", "unified", "split"}))
-      ->capture_default_str();
-  cmd->add_flag("--reproducible", o->reproducible,
-                "completions independent of batching: F32 KV cache, no flash attention (slower)");
-  cmd->add_flag("--verbose", o->verbose, "show llama.cpp's log");
+  add_engine_flags(cmd, o->engine);
   return {cmd, [o] {
     if (o->sampling.top_p <= 0.0f) throw EngineError("--top-p must be greater than 0");
     return run_generate(*o);

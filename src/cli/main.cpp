@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
 
   std::vector<ponder::cli::Command> commands;
   commands.push_back(ponder::cli::add_generate_command(app));
+  commands.push_back(ponder::cli::add_solve_command(app));
 
   try {
     app.parse(argc, argv);

@@ -63,12 +63,13 @@ struct Solution {
 };
 
 struct SearchUsage {
-  int64_t prompt_tokens = 0;      // generator tokens given (the prompt, once)
+  int64_t prompt_tokens = 0;      // the generator's prompt (computed once, shared by all branches)
   int64_t completion_tokens = 0;  // generator tokens sampled, lookahead rollouts included
   int64_t verifier_tokens = 0;    // tokens the verifiers' models computed
   int64_t verifier_tokens_if_rescored = 0;  // ... had each request re-scored its whole text
   int32_t rounds = 0;
-  double seconds = 0.0;
+  double seconds = 0.0;           // wall time of the whole search
+  double verifier_seconds = 0.0;  // ... of it spent in the verifiers
 };
 
 struct SearchResult {

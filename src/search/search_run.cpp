@@ -305,11 +305,12 @@ SearchResult SearchRun::result(int32_t rounds) {
   }
 
   const EngineStats g = gen_.stats();
-  out.usage.prompt_tokens = g.prompt_tokens - gen_start_.prompt_tokens;
+  out.usage.prompt_tokens = static_cast<int64_t>(problem_.prompt.size());
   out.usage.completion_tokens = g.generated_tokens - gen_start_.generated_tokens;
   auto add_verifier = [&](const VerifierStats& now, const VerifierStats& start) {
     out.usage.verifier_tokens += now.tokens_evaluated - start.tokens_evaluated;
     out.usage.verifier_tokens_if_rescored += now.tokens_if_rescored - start.tokens_if_rescored;
+    out.usage.verifier_seconds += now.seconds - start.seconds;
   };
   if (verifiers_.step) add_verifier(verifiers_.step->stats(), step_start_);
   if (verifiers_.outcome) add_verifier(verifiers_.outcome->stats(), outcome_start_);

@@ -1,0 +1,34 @@
+// Opening llama.cpp engines for a command: the flags every model-running command shares, and a
+// KV cache sized for the work at hand.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/llama_engine.h"
+
+namespace ponder::cli {
+
+struct EngineFlags {
+  int ctx = 0;              // 0: sized from the work
+  int threads = 0;          // 0: all
+  std::string kv = "auto";  // auto, unified, split
+  bool reproducible = false;
+  bool verbose = false;
+};
+
+// --ctx, --threads, --kv, --reproducible, --verbose.
+void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
+
+// The model's vocabulary and chat template only (fast): for sizing prompts before opening.
+std::unique_ptr<Engine> open_vocab(const std::string& model, const EngineFlags& flags);
+
+// Opens `model` for `branches` live branches that share a prompt of `prompt_tokens` and each add
+// up to `new_tokens`: the KV layout (unless --kv names one) and the cache size (unless --ctx
+// gives one) follow from that. Returns the layout chosen in `layout`.
+std::unique_ptr<Engine> open_sized(const std::string& model, const EngineFlags& flags, int64_t prompt_tokens,
+                                   int32_t branches, int64_t new_tokens, KvLayout* layout = nullptr);
+
+}  // namespace ponder::cli
