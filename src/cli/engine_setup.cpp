@@ -8,7 +8,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--kv", f.kv,
                   "KV cache layout: unified (branches share prefix cells), split (a stream per branch) "
-                  "or auto")
+                  "or auto (chosen for the command's work)")
       ->check(CLI::IsMember({"auto", "unified", "split"}))
       ->capture_default_str();
   cmd->add_flag("--reproducible", f.reproducible,

@@ -109,6 +109,12 @@ int run_solve(SolveOptions o) {
                                                     : o.search.n;
   const int32_t branches = o.search.lookahead > 0 ? 2 * live : live;
 
+  // A search forks and prunes every round, and its branches finish their steps at different
+  // times: with split streams llama.cpp then cuts each decode call into many small compute steps
+  // (only consecutive sequence ids share one), and a fork copies a whole stream. The unified
+  // cache measured faster for both the generator and the PRM (BENCHMARKS.md, "Search").
+  if (o.engine.kv == "auto") o.engine.kv = "unified";
+
   auto vocab = open_vocab(o.model, o.engine);
   const std::vector<Token> prompt = math_prompt(*vocab, o.problem, o.system);
   vocab.reset();

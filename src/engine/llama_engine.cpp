@@ -336,9 +336,15 @@ class LlamaEngine final : public Engine {
       int32_t batch_index = -1;  // row of the last decode's logits; -1: use the branch's own
       bool done = false;
     };
+    // Batch rows go in increasing branch (sequence) id: with split streams llama.cpp can put
+    // only consecutive sequence ids into one compute step (split_equal, sequential), so any
+    // other order splits a decode call into several.
+    std::vector<size_t> order(requests.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return requests[a].branch < requests[b].branch; });
     std::vector<Active> active;
     active.reserve(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
+    for (size_t i : order) {
       active.push_back({i, BranchSampler(requests[i].sampling), StopMatcher(requests[i].stop.stop)});
       if (requests[i].stop.max_tokens <= 0) {
         active.back().done = true;
@@ -487,8 +493,10 @@ class LlamaEngine final : public Engine {
     require_context();
     BranchId id;
     if (!free_slots_.empty()) {
-      id = free_slots_.back();
-      free_slots_.pop_back();
+      // The lowest free id: live branches stay packed at the low ids (see flush()).
+      const auto lowest = std::min_element(free_slots_.begin(), free_slots_.end());
+      id = *lowest;
+      free_slots_.erase(lowest);
     } else if (next_slot_ < options_.max_branches) {
       id = next_slot_++;
     } else {

@@ -71,7 +71,6 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
 
 std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round) {
   std::vector<GenerateRequest> requests;
-  std::vector<NodeId> seeds_from;
   for (const Slot& s : slots) {
     // The child's id decides its seed, so a search is reproducible from options().seed.
     const NodeId would_be = static_cast<NodeId>(tree_.size() + requests.size());
