@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Beam search and DVTS (`ponder solve`, N=16, M=4) measured two ways, side by side in one run;
+# prints Markdown tables (see BENCHMARKS.md, "Search (issue 3)"):
+#
+#  1. PRM tokens: what ponder's PRM computed (each step once, incrementally on forked KV) against
+#     what a PRM that re-scores every candidate's whole text each round would compute (the
+#     reference implementation's way, HF search-and-learn), on stories260K, for a few seeds.
+#  2. Wall time: the search's generator time (usage.seconds - usage.verifier_seconds) against
+#     llama.cpp's llama-batched-bench generating the same number of tokens on the same model at
+#     the same parallelism (-npl 16, -npp = the prompt, -ntg = completion tokens / 16, shared
+#     prompt), split and unified (-kvu) KV; also `ponder generate` of the same tokens (no search).
+#
+#   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
+#
+# Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
+# default "1 2 3"), MODELS (table 2: "stories smol", default both), KV_LAYOUTS (ponder's --kv for
+# table 2, default "auto split"; solve's auto is unified), PONDER_SHARED_DIR (default ../shared), QUIET_WAIT (seconds to
+# wait before each timed run for other heavy processes, e.g. a compiler, to finish; default 600).
+#
+# Models: ../shared/models/stories260K.gguf (its steps are sentences: --delimiter .; trained on
+# 512 tokens, so prompt + --max-tokens stays under that), and a random-weight model of
+# SmolLM2-135M's shape made as bench/generate_bench.sh makes it (on random weights "." is rare,
+# so its steps are long: the table's rounds and steps say how long). PRM: the random-weight
+# build/test-models/prm-llama3-tiny.gguf (Llama 3 vocabulary and chat template, RLHFlow format).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build
+repeats=${1:-3}
+threads=${THREADS:-$(nproc)}
+seeds=${SEEDS:-1 2 3}
+models=${MODELS:-stories smol}
+kv_layouts=${KV_LAYOUTS:-auto split}
+quiet_wait=${QUIET_WAIT:-600}
+shared=${PONDER_SHARED_DIR:-$root/../shared}
+n=16
+m=4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+stories=$shared/models/stories260K.gguf
+prm=$build/test-models/prm-llama3-tiny.gguf
+smol=$build/bench-models/smollm2-135m-shape.gguf
+[ -s "$prm" ] || "$root/tests/make_test_models.sh" "$build" "$root/third_party/llama.cpp" >/dev/null
+if [[ " $models " == *" smol "* ]] && [ ! -s "$smol" ]; then
+  mkdir -p "$build/bench-models"
+  "$build/ponder-make-test-model" --arch llama --shape smollm2-135m \
+    --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smol" >/dev/null
+fi
+
+problem="Lily has 12 red balloons and 7 blue balloons. She gives 5 balloons to her friend Tom. Then her mom buys her 3 more. How many balloons does Lily have now?"
+
+model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; esac; }
+model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; esac; }
+# Tokens per solution: stories260K's prompt (78 tokens) + 400 stays under its 512.
+max_tokens() { case $1 in stories) echo 400 ;; smol) echo 256 ;; esac; }
+max_rounds=60  # a cap: the searches end by solution length first
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# The machine is shared: before a timed run, wait (up to QUIET_WAIT s) while another heavy
+# process (compiler, test run, another benchmark) is running.
+wait_quiet() {
+  local waited=0
+  while pgrep -f 'cc1plus|ponder (solve|generate)|llama-batched-bench|llama-bench|ponder_tests|ctest' >/dev/null; do
+    if [ "$waited" -ge "$quiet_wait" ]; then
+      echo "search_bench: other heavy processes still running after ${quiet_wait}s; measuring anyway" >&2
+      return
+    fi
+    sleep 2
+    waited=$((waited + 2))
+  done
+}
+
+# One search. Prints: kv_layout prompt_tokens completion_tokens rounds verifier_tokens
+# verifier_tokens_if_rescored seconds verifier_seconds solutions mean_step_tokens gen_steps.
+# gen_steps: generation steps of the whole search (per round, the longest completion of the
+# round, summed over rounds), read from --trace; completion_tokens / (n * gen_steps) is how full
+# the batch was on average (llama-batched-bench runs n sequences of equal length: always full).
+solve() {  # model strategy seed kv
+  local model=$1 strategy=$2 seed=$3 kv=$4
+  "$build/ponder" solve -m "$(model_path "$model")" --prm "$prm" --prm-format rlhflow --strategy "$strategy" \
+    --n $n --beam-width $m --delimiter . --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds \
+    --seed "$seed" --threads "$threads" --kv "$kv" --json --trace "$tmp/trace.json" "$problem" >"$tmp/solve.json"
+  python3 - "$tmp/solve.json" "$tmp/trace.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+nodes = {x["id"]: x for x in json.load(open(sys.argv[2]))["nodes"]}
+u = d["usage"]
+# A completion sampled in round r is a chain of nodes of round r (one node, except in the final
+# round, which generates to the end); its head's parent is of an earlier round, or the root.
+longest = {}
+for x in nodes.values():
+    if x["depth"] == 0:
+        continue
+    at, length = x, 0  # x and its ancestors of the same round: a completion up to x
+    while at["depth"] > 0 and at["round"] == x["round"]:
+        length += at["tokens"]
+        at = nodes[at["parent"]]
+    longest[x["round"]] = max(longest.get(x["round"], 0), length)
+sols = d["solutions"]
+steps = sum(len(s["steps"]) for s in sols)
+mean_step = sum(s["tokens"] for s in sols) / steps if steps else 0
+print(d["kv_layout"], u["prompt_tokens"], u["completion_tokens"], u["rounds"], u["verifier_tokens"],
+      u["verifier_tokens_if_rescored"], u["seconds"], u["verifier_seconds"], len(sols), f"{mean_step:.1f}",
+      sum(longest.values()))
+EOF
+}
+
+# `ponder generate` of the same shape (no search): seconds of generation, prompt included.
+generate_s() {  # model ntg
+  "$build/ponder" generate -m "$(model_path "$1")" -p "$problem" -n $n --max-tokens "$2" --ignore-eos --seed 1 \
+    --threads "$threads" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["timing"]["generate_ms"]/1000, d["usage"]["prompt_tokens"])'
+}
+
+# llama-batched-bench, shared prompt (-pps): its total time T (prompt once, then ntg steps of n).
+# Its table goes through llama.cpp's asynchronous logger, which now and then loses the last row
+# at exit: then run it again.
+llama_s() {  # model npp ntg extra-flags...
+  local model=$1 npp=$2 ntg=$3; shift 3
+  local t=""
+  for attempt in 1 2 3 4 5; do
+    t=$("$build/bin/llama-batched-bench" -m "$(model_path "$model")" -c $(((npp + ntg) * n + 512)) -b 2048 -ub 512 \
+      -npp "$npp" -ntg "$ntg" -npl $n -pps -t "$threads" -tb "$threads" "$@" 2>/dev/null \
+      | awk -F'|' -v n=$n '$2 ~ /^ *[0-9]+ *$/ && $4+0 == n { t = $10 + 0 } END { if (t > 0) print t }')
+    [ -n "$t" ] && break
+  done
+  [ -n "$t" ] || { echo "llama-batched-bench gave no result" >&2; exit 1; }
+  echo "$t"
+}
+
+echo "Threads: $threads (nproc $(nproc)); CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+echo
+
+# --- 1. PRM tokens ----------------------------------------------------------------------------
+echo "PRM tokens, stories260K, N=$n M=$m, --delimiter . --max-tokens $(max_tokens stories) (--kv auto):"
+echo
+echo "| strategy | seed | rounds | solutions | tokens/step | completion tokens | PRM tokens (ponder) | PRM tokens if re-scored | re-scored / ponder |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for strategy in beam dvts; do
+  for seed in $seeds; do
+    read -r _ _ ct rounds vt vr _ _ nsol step _ < <(solve stories "$strategy" "$seed" auto)
+    printf "| %s | %s | %d | %d | %s | %d | %d | %d | %.1fx |\n" "$strategy" "$seed" "$rounds" "$nsol" "$step" \
+      "$ct" "$vt" "$vr" "$(python3 -c "print($vr / $vt)")"
+  done
+done
+echo
+
+# --- 2. Wall time -----------------------------------------------------------------------------
+echo "Wall time, N=$n M=$m, seed 1, median of $repeats (seconds; generator = search seconds - PRM seconds):"
+echo
+echo "| model | strategy | ponder --kv (layout) | rounds | tokens/step | completion tokens T | batch fill | search s | PRM s (share) | ponder generator s | ponder generate, same tokens s | llama split s | llama -kvu s | generator / best llama - 1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for model in $models; do
+  for strategy in beam dvts; do
+    for kv in $kv_layouts; do
+      total=(); ver=(); gen=(); plain=(); split=(); unified=(); cts=()
+      for r in $(seq 1 "$repeats"); do
+        wait_quiet
+        read -r layout npp ct rounds _ _ secs vsecs _ step steps < <(solve "$model" "$strategy" 1 "$kv")
+        ntg=$(((ct + n / 2) / n))
+        total+=("$secs"); ver+=("$vsecs"); cts+=("$ct")
+        gen+=("$(python3 -c "print($secs - $vsecs)")")
+        wait_quiet
+        read -r g gnpp < <(generate_s "$model" "$ntg")
+        [ "$gnpp" = "$npp" ] || echo "search_bench: prompt tokens differ: solve $npp, generate $gnpp" >&2
+        plain+=("$g")
+        wait_quiet
+        split+=("$(llama_s "$model" "$npp" "$ntg")")
+        wait_quiet
+        unified+=("$(llama_s "$model" "$npp" "$ntg" -kvu)")
+      done
+      tm=$(printf '%s\n' "${total[@]}" | median)
+      vm=$(printf '%s\n' "${ver[@]}" | median)
+      gm=$(printf '%s\n' "${gen[@]}" | median)
+      pm=$(printf '%s\n' "${plain[@]}" | median)
+      sm=$(printf '%s\n' "${split[@]}" | median)
+      um=$(printf '%s\n' "${unified[@]}" | median)
+      ctm=$(printf '%s\n' "${cts[@]}" | median)
+      [ "$(printf '%s\n' "${cts[@]}" | sort -u | wc -l)" = 1 ] ||
+        echo "search_bench: $model $strategy --kv $kv: completion tokens differ between repeats: ${cts[*]}" >&2
+      python3 - "$(model_name "$model")" "$strategy" "$kv" "$layout" "$rounds" "$step" "$ctm" "$steps" \
+        "$tm" "$vm" "$gm" "$pm" "$sm" "$um" $n <<'EOF'
+import sys
+name, strategy, kv, layout, rounds, step = sys.argv[1:7]
+ct, steps, tm, vm, gm, pm, sm, um, n = map(float, sys.argv[7:16])
+best = min(sm, um)
+overhead = round(100 * (gm / best - 1))
+print(f"| {name} | {strategy} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {tm:.2f} | "
+      f"{vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | {sm:.2f} | {um:.2f} | {overhead:+d}% |")
+EOF
+    done
+  done
+done
