@@ -31,7 +31,7 @@ SearchResult beam_search(SearchRun& run) {
         open.push_back(c);
       }
     }
-    if (static_cast<int32_t>(run.solutions()) >= o.n || last) {
+    if (static_cast<int32_t>(run.solutions()) >= o.n || last || open.empty()) {
       for (const Slot& c : open) run.prune(c);
       break;
     }
