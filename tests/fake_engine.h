@@ -3,7 +3,7 @@
 // Tokens are bytes (one character each) plus an end-of-generation token. A "model" callback
 // decides, when a generate() request starts, the whole text the branch would produce from here
 // (given the branch's text, the request's seed and whether it is greedy, and the request's
-// index within the call); generate() then emits it one character at a time, with the real
+// index within its wave); generate() then emits it one character at a time, with the real
 // stop-string matcher, max_tokens, and an end-of-generation token after the text when the
 // model says so. The engine records every call, so tests can check batching and branch use.
 #pragma once
@@ -27,7 +27,7 @@ struct FakeRequestInfo {
   std::string context;  // the branch's text when the request started
   uint64_t seed;
   bool greedy;
-  size_t index;         // position of the request in its generate() call
+  size_t index;         // position of the request in its wave (see generate())
   std::vector<std::string> stop;
 };
 
@@ -81,40 +81,25 @@ class FakeEngine final : public Engine {
   int32_t free_slots() const override { return max_branches_ - static_cast<int32_t>(branches_.size()); }
   int32_t live_branches() const { return static_cast<int32_t>(branches_.size()); }
 
-  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) override {
-    generate_calls.push_back(requests.size());
-    max_live = std::max(max_live, live_branches());
-    std::vector<Completion> out(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
-      const GenerateRequest& r = requests[i];
-      std::vector<Token>& tokens = at(r.branch);
-      FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, i, r.stop.stop};
-      requests_seen.push_back(info);
-      const FakeContinuation next = model_(info);
-      StopMatcher stops(r.stop.stop);
-      Completion& c = out[i];
-      size_t pos = 0;
-      while (true) {
-        if (static_cast<int32_t>(c.tokens.size()) >= r.stop.max_tokens) {
-          c.finish_reason = FinishReason::kLength;
-          break;
-        }
-        if (pos == next.text.size()) {
-          if (!next.eos) throw std::logic_error("fake model ran out of text");
-          emit(tokens, c, kEos);
-          c.finish_reason = FinishReason::kEos;
-          break;
-        }
-        const Token t = static_cast<unsigned char>(next.text[pos++]);
-        emit(tokens, c, t);
-        const size_t checked = c.text.size();
-        c.text += static_cast<char>(t);
-        if (auto found = stops.find(c.text, checked)) {
-          c.text.resize(*found);
-          c.finish_reason = FinishReason::kStop;
-          break;
+  using Engine::generate;
+  // Runs requests in waves: the call's requests one after another, then on_finish for each in
+  // order, then the requests those returned as the next wave, and so on.
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& initial, const OnFinish& on_finish) override {
+    std::vector<GenerateRequest> requests = initial;
+    std::vector<Completion> out;
+    size_t wave_start = 0;
+    while (wave_start < requests.size()) {
+      const size_t wave_end = requests.size();
+      generate_calls.push_back(wave_end - wave_start);
+      max_live = std::max(max_live, live_branches());
+      out.resize(wave_end);
+      for (size_t i = wave_start; i < wave_end; ++i) out[i] = run_one(requests[i], i - wave_start);
+      if (on_finish) {
+        for (size_t i = wave_start; i < wave_end; ++i) {
+          for (GenerateRequest& r : on_finish(i, out[i])) requests.push_back(std::move(r));
         }
       }
+      wave_start = wave_end;
     }
     return out;
   }
@@ -124,12 +109,43 @@ class FakeEngine final : public Engine {
   }
   EngineStats stats() const override { return stats_; }
 
-  std::vector<size_t> generate_calls;        // requests per generate() call
+  std::vector<size_t> generate_calls;        // requests per wave (see generate())
   std::vector<FakeRequestInfo> requests_seen;
-  int32_t max_live = 0;                      // most live branches seen at a generate() call
+  int32_t max_live = 0;                      // most live branches seen at the start of a wave
   int32_t forks = 0;
 
  private:
+  Completion run_one(const GenerateRequest& r, size_t index) {
+    std::vector<Token>& tokens = at(r.branch);
+    FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, index, r.stop.stop};
+    requests_seen.push_back(info);
+    const FakeContinuation next = model_(info);
+    StopMatcher stops(r.stop.stop);
+    Completion c;
+    size_t pos = 0;
+    while (true) {
+      if (static_cast<int32_t>(c.tokens.size()) >= r.stop.max_tokens) {
+        c.finish_reason = FinishReason::kLength;
+        break;
+      }
+      if (pos == next.text.size()) {
+        if (!next.eos) throw std::logic_error("fake model ran out of text");
+        emit(tokens, c, kEos);
+        c.finish_reason = FinishReason::kEos;
+        break;
+      }
+      const Token t = static_cast<unsigned char>(next.text[pos++]);
+      emit(tokens, c, t);
+      const size_t checked = c.text.size();
+      c.text += static_cast<char>(t);
+      if (auto found = stops.find(c.text, checked)) {
+        c.text.resize(*found);
+        c.finish_reason = FinishReason::kStop;
+        break;
+      }
+    }
+    return c;
+  }
   void emit(std::vector<Token>& tokens, Completion& c, Token t) {
     tokens.push_back(t);
     c.tokens.push_back(t);

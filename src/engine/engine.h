@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -147,7 +148,17 @@ class Engine {
   // --- work -----------------------------------------------------------------------------
   // Continues every requested branch until it finishes; all of them are decoded together.
   // A branch may appear at most once.
-  virtual std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) = 0;
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) { return generate(requests, {}); }
+
+  // Continuous batching: as each request finishes, on_finish(index, completion) may return
+  // requests to start at once; they join the batch at the next step, with indices following the
+  // ones given so far (the result holds every request's completion, by index). The callback may
+  // create, fork, append to and free branches, except those still generating in this call, and
+  // may use other engines, but not generate() or evaluate() on this one. A new request may
+  // continue a branch that finished earlier in the call.
+  using OnFinish = std::function<std::vector<GenerateRequest>(size_t index, const Completion& completion)>;
+  virtual std::vector<Completion> generate(const std::vector<GenerateRequest>& requests,
+                                           const OnFinish& on_finish) = 0;
   virtual std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) = 0;
 
   virtual EngineStats stats() const = 0;

@@ -319,8 +319,10 @@ class LlamaEngine final : public Engine {
 
   // --- work ---------------------------------------------------------------------------------
 
-  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) override {
+  using Engine::generate;
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& initial, const OnFinish& on_finish) override {
     require_context();
+    std::vector<GenerateRequest> requests = initial;
     std::vector<Completion> out(requests.size());
     if (requests.empty()) return out;
     check_distinct_branches(requests, "generate");
@@ -336,21 +338,26 @@ class LlamaEngine final : public Engine {
       int32_t batch_index = -1;  // row of the last decode's logits; -1: use the branch's own
       bool done = false;
     };
-    // Batch rows go in increasing branch (sequence) id: with split streams llama.cpp can put
-    // only consecutive sequence ids into one compute step (split_equal, sequential), so any
-    // other order splits a decode call into several.
-    std::vector<size_t> order(requests.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return requests[a].branch < requests[b].branch; });
     std::vector<Active> active;
-    active.reserve(requests.size());
-    for (size_t i : order) {
+    std::vector<size_t> finished;  // requests that finished since on_finish was last called
+    auto start = [&](size_t i) {
       active.push_back({i, BranchSampler(requests[i].sampling), StopMatcher(requests[i].stop.stop)});
       if (requests[i].stop.max_tokens <= 0) {
         active.back().done = true;
         out[i].finish_reason = FinishReason::kLength;
+        finished.push_back(i);
       }
-    }
+    };
+    // Batch rows go in increasing branch (sequence) id: with split streams llama.cpp can put
+    // only consecutive sequence ids into one compute step (split_equal, sequential), so any
+    // other order splits a decode call into several.
+    auto by_branch = [&] {
+      std::erase_if(active, [](const Active& a) { return a.done; });
+      std::sort(active.begin(), active.end(),
+                [&](const Active& x, const Active& y) { return requests[x.request].branch < requests[y.request].branch; });
+    };
+    for (size_t i = 0; i < requests.size(); ++i) start(i);
+    by_branch();
 
     while (true) {
       const auto t_sample = Clock::now();
@@ -375,6 +382,7 @@ class LlamaEngine final : public Engine {
         if (req.stop.stop_at_eos && llama_vocab_is_eog(vocab_, tok)) {
           a.done = true;
           c.finish_reason = FinishReason::kEos;
+          finished.push_back(a.request);
           continue;
         }
         const size_t checked = c.text.size();
@@ -392,11 +400,13 @@ class LlamaEngine final : public Engine {
           c.text.resize(end);
           a.done = true;
           c.finish_reason = FinishReason::kStop;
+          finished.push_back(a.request);
           continue;
         }
         if (static_cast<int32_t>(c.tokens.size()) >= req.stop.max_tokens) {
           a.done = true;
           c.finish_reason = FinishReason::kLength;
+          finished.push_back(a.request);
           continue;
         }
         // At most max_branches <= n_batch_ rows (checked when opening): one decode call a step.
@@ -405,18 +415,57 @@ class LlamaEngine final : public Engine {
         in_batch.push_back(&a - active.data());
       }
       stats_.sample_seconds += seconds_since(t_sample);
-      if (in_batch.empty()) break;
 
-      const int rc = decode();
-      if (rc == 1) {
-        // No KV cells left: the sampled tokens stay pending and these branches end here.
-        for (size_t i : in_batch) {
-          active[i].done = true;
-          out[active[i].request].finish_reason = FinishReason::kContextFull;
+      if (!in_batch.empty()) {
+        if (decode() == 1) {
+          // No KV cells left: the sampled tokens stay pending and these branches end here.
+          for (size_t i : in_batch) {
+            active[i].done = true;
+            out[active[i].request].finish_reason = FinishReason::kContextFull;
+            finished.push_back(active[i].request);
+          }
+        } else {
+          for (size_t i : in_batch) branches_[requests[active[i].request].branch].n_decoded++;
         }
-        break;
       }
-      for (size_t i : in_batch) branches_[requests[active[i].request].branch].n_decoded++;
+
+      if (on_finish && !finished.empty()) {
+        // The callback may fork, which decodes pending tokens and so overwrites the logits of
+        // this decode: the branches still generating keep theirs first.
+        for (auto& a : active) {
+          if (a.done || a.batch_index < 0) continue;
+          const float* logits = llama_get_logits_ith(ctx_, a.batch_index);
+          branches_[requests[a.request].branch].logits =
+              std::make_shared<const std::vector<float>>(logits, logits + n_vocab_);
+          a.batch_index = -1;
+        }
+        std::vector<size_t> done_now;
+        done_now.swap(finished);
+        const size_t first_new = requests.size();
+        for (size_t i : done_now) {
+          for (GenerateRequest& r : on_finish(i, out[i])) requests.push_back(std::move(r));
+        }
+        out.resize(requests.size());
+        // New requests: live, non-empty branches that are not generating in this call.
+        std::vector<bool> busy(branches_.size(), false);
+        for (const auto& a : active) {
+          if (!a.done) busy[requests[a.request].branch] = true;
+        }
+        for (size_t i = first_new; i < requests.size(); ++i) {
+          const BranchId id = requests[i].branch;
+          if (get(id).tokens.empty()) throw EngineError("cannot generate from an empty branch");
+          if (busy[id]) throw EngineError("a branch appears twice in one generate call");
+          busy[id] = true;
+        }
+        if (requests.size() > first_new) {
+          flush({});
+          for (size_t i = first_new; i < requests.size(); ++i) start(i);
+        }
+        by_branch();
+      } else if (!finished.empty()) {
+        finished.clear();
+      }
+      if (std::none_of(active.begin(), active.end(), [](const Active& a) { return !a.done; })) break;
     }
     return out;
   }

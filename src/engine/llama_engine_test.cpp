@@ -126,6 +126,57 @@ TEST(LlamaEngine, ContinuingABranchEqualsGeneratingInOneGo) {
 }
 
 // Picks a stop string that straddles the boundary between two generated tokens.
+// Continuous batching: a request that finishes early is continued (and forked) from the
+// callback while a long one is still decoding; every completion equals a separate run.
+void check_continuous_generate(KvLayout layout) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 8, 4096, layout);
+  const BranchId a = engine->new_branch(prompt_of(*engine));
+  const BranchId b = engine->fork(a);
+  std::vector<size_t> finish_order;
+  BranchId c = -1;
+  const auto out = engine->generate({request(a, 1, 4), request(b, 2, 40)}, [&](size_t i, const Completion&) {
+    finish_order.push_back(i);
+    if (i != 0) return std::vector<GenerateRequest>{};
+    c = engine->fork(a);
+    return std::vector<GenerateRequest>{request(c, 3, 8), request(a, 4, 8)};
+  });
+  ASSERT_EQ(out.size(), 4u);
+  // The continuations (2, 3) finished while the long request (1) was still decoding.
+  ASSERT_EQ(finish_order.size(), 4u);
+  EXPECT_EQ(finish_order.front(), 0u);
+  EXPECT_EQ(finish_order.back(), 1u);
+  EXPECT_EQ(out[2].tokens.size(), 8u);
+  EXPECT_EQ(out[1].tokens.size(), 40u);
+
+  // The same work, one step after another.
+  auto fresh = open(stories_model(), 8, 4096, layout);
+  const BranchId a2 = fresh->new_branch(prompt_of(*fresh));
+  const BranchId b2 = fresh->fork(a2);
+  EXPECT_EQ(fresh->generate({request(b2, 2, 40)})[0].tokens, out[1].tokens);
+  EXPECT_EQ(fresh->generate({request(a2, 1, 4)})[0].tokens, out[0].tokens);
+  const BranchId c2 = fresh->fork(a2);
+  EXPECT_EQ(fresh->generate({request(c2, 3, 8)})[0].tokens, out[2].tokens);
+  EXPECT_EQ(fresh->generate({request(a2, 4, 8)})[0].tokens, out[3].tokens);
+  EXPECT_EQ(engine->branch_tokens(c), fresh->branch_tokens(c2));
+}
+
+TEST(LlamaEngine, ContinuousGenerateUnified) { check_continuous_generate(KvLayout::kUnified); }
+TEST(LlamaEngine, ContinuousGenerateSplit) { check_continuous_generate(KvLayout::kSplit); }
+
+TEST(LlamaEngine, ContinuousGenerateRefusesABranchStillGenerating) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 2048);
+  const BranchId a = engine->new_branch(prompt_of(*engine));
+  const BranchId b = engine->fork(a);
+  EXPECT_THROW(engine->generate({request(a, 1, 2), request(b, 2, 20)},
+                                [&](size_t i, const Completion&) {
+                                  return i == 0 ? std::vector<GenerateRequest>{request(b, 5, 5)}
+                                                : std::vector<GenerateRequest>{};
+                                }),
+               EngineError);
+}
+
 TEST(LlamaEngine, StopStringSplitAcrossTokens) {
   PONDER_REQUIRE_FILE(stories_model());
   auto engine = open(stories_model(), 4, 2048);

@@ -3,6 +3,11 @@
 // subtree ends when that best step finishes its solution. Subtrees never share nodes after the
 // root, which keeps the solutions diverse where one beam search would collapse onto one prefix.
 //
+// Subtrees do not wait for each other: as soon as a subtree's M candidates are sampled it is
+// scored and its next M candidates join the engine's batch while other subtrees still decode
+// (continuous batching), so one long step holds up only its own subtree. With lookahead the
+// rollouts need the engine between rounds, so all subtrees then advance round by round.
+//
 // A subtree's solutions are the candidates of its final round that finished: the chosen one,
 // and its siblings that happened to finish too (as in the reference implementation, which
 // returns all M candidates of the final round).
@@ -12,42 +17,103 @@
 
 namespace ponder::detail {
 
-SearchResult dvts(SearchRun& run) {
+namespace {
+
+struct Subtree {
+  Slot current;
+  int32_t round = 0;
+  std::vector<Slot> candidates;  // this round's, by position
+  int32_t waiting = 0;           // candidates still being sampled
+};
+
+// Judges a subtree's round: keeps the best candidate (ties: the first) or ends the subtree.
+// Returns whether it goes on.
+bool judge(SearchRun& run, Subtree& t, bool last) {
+  run.score(t.candidates);
+  run.lookahead(t.candidates);
+  const auto best = std::max_element(t.candidates.begin(), t.candidates.end(), [&](const Slot& a, const Slot& b) {
+    return run.selection_score(a) < run.selection_score(b);
+  });
+  if (run.finished(*best) || last) {
+    for (const Slot& c : t.candidates) run.finish(c);
+    return false;
+  }
+  for (auto c = t.candidates.begin(); c != t.candidates.end(); ++c) {
+    if (c != best) run.prune(*c);
+  }
+  run.tree().node(best->node).status = NodeStatus::kKept;
+  t.current = *best;
+  return true;
+}
+
+SearchResult round_by_round(SearchRun& run, std::vector<Subtree> subtrees) {
   const SearchOptions& o = run.options();
-  const int32_t m = o.beam_width;
-  const int32_t n_subtrees = std::max(1, o.n / m);
-  std::vector<Slot> subtrees = run.spread({run.root()}, {n_subtrees});
-  for (size_t i = 0; i < subtrees.size(); ++i) subtrees[i].subtree = static_cast<int32_t>(i);
   int32_t round = 0;
   while (!subtrees.empty()) {
     const bool last = round == o.max_rounds - 1;
-    std::vector<Slot> candidates =
-        run.sample(run.spread(subtrees, std::vector<int32_t>(subtrees.size(), m)), /*to_end=*/last, round);
+    std::vector<Slot> parents;
+    for (const Subtree& t : subtrees) parents.push_back(t.current);
+    const std::vector<Slot> candidates =
+        run.sample(run.spread(parents, std::vector<int32_t>(parents.size(), o.beam_width)), last, round);
     ++round;
-    run.score(candidates);
-    run.lookahead(candidates);
-
-    std::vector<Slot> next;
+    std::vector<Subtree> next;
     for (size_t s = 0; s < subtrees.size(); ++s) {
       // spread() keeps each parent's slots together, in order.
-      const auto first = candidates.begin() + static_cast<std::ptrdiff_t>(s * m);
-      const auto end = first + m;
-      const auto best = std::max_element(first, end, [&](const Slot& a, const Slot& b) {
-        return run.selection_score(a) < run.selection_score(b);
-      });
-      if (run.finished(*best) || last) {
-        for (auto c = first; c != end; ++c) run.finish(*c);
-      } else {
-        for (auto c = first; c != end; ++c) {
-          if (c != best) run.prune(*c);
-        }
-        run.tree().node(best->node).status = NodeStatus::kKept;
-        next.push_back(*best);
-      }
+      subtrees[s].candidates.assign(candidates.begin() + static_cast<std::ptrdiff_t>(s * o.beam_width),
+                                    candidates.begin() + static_cast<std::ptrdiff_t>((s + 1) * o.beam_width));
+      if (judge(run, subtrees[s], last)) next.push_back(subtrees[s]);
     }
     subtrees = std::move(next);
   }
   return run.result(round);
+}
+
+SearchResult continuous(SearchRun& run, std::vector<Subtree> subtrees) {
+  const SearchOptions& o = run.options();
+  std::vector<std::pair<size_t, size_t>> owner;  // per engine request: subtree, candidate
+  int32_t rounds = 0;
+  // Requests for subtree s's next round (spread over its current branch).
+  auto next_round = [&](size_t s) {
+    Subtree& t = subtrees[s];
+    const bool last = t.round == o.max_rounds - 1;
+    t.candidates = run.spread({t.current}, {o.beam_width});
+    t.waiting = o.beam_width;
+    std::vector<GenerateRequest> requests;
+    for (size_t k = 0; k < t.candidates.size(); ++k) {
+      requests.push_back(run.request_for(t.candidates[k], last));
+      owner.emplace_back(s, k);
+    }
+    return requests;
+  };
+  std::vector<GenerateRequest> first;
+  for (size_t s = 0; s < subtrees.size(); ++s) {
+    for (GenerateRequest& r : next_round(s)) first.push_back(std::move(r));
+  }
+  run.generator().generate(first, [&](size_t index, const Completion& c) -> std::vector<GenerateRequest> {
+    const auto [s, k] = owner.at(index);
+    Subtree& t = subtrees[s];
+    t.candidates[k] = run.add_result(t.candidates[k], c, t.round);
+    if (--t.waiting > 0) return {};
+    const bool last = t.round == o.max_rounds - 1;
+    ++t.round;
+    rounds = std::max(rounds, t.round);
+    if (!judge(run, t, last)) return {};
+    return next_round(s);
+  });
+  return run.result(rounds);
+}
+
+}  // namespace
+
+SearchResult dvts(SearchRun& run) {
+  const SearchOptions& o = run.options();
+  const int32_t n_subtrees = std::max(1, o.n / o.beam_width);
+  std::vector<Subtree> subtrees;
+  for (const Slot& s : run.spread({run.root()}, {n_subtrees})) {
+    subtrees.push_back({s});
+    subtrees.back().current.subtree = static_cast<int32_t>(subtrees.size() - 1);
+  }
+  return o.lookahead > 0 ? round_by_round(run, std::move(subtrees)) : continuous(run, std::move(subtrees));
 }
 
 }  // namespace ponder::detail

@@ -40,8 +40,8 @@ SearchRun::~SearchRun() {
   }
 }
 
-uint64_t SearchRun::seed_for(NodeId node) const {
-  return splitmix64(options_.seed ^ splitmix64(static_cast<uint64_t>(node) + 1));
+uint64_t SearchRun::seed_for(uint64_t sample) const {
+  return splitmix64(options_.seed ^ splitmix64(sample + 1));
 }
 
 Slot SearchRun::root() {
@@ -59,6 +59,7 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
       prune(parents[i]);
       continue;
     }
+    unsampled_[parents[i].node] += counts[i];
     for (int32_t c = 0; c + 1 < counts[i]; ++c) {
       const BranchId b = gen_.fork(parents[i].branch);
       branches_.push_back(b);
@@ -69,32 +70,35 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
   return out;
 }
 
+GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end) {
+  GenerateRequest r;
+  r.branch = slot.branch;
+  r.sampling.temperature = options_.temperature;
+  r.sampling.top_p = options_.top_p;
+  r.sampling.top_k = options_.top_k;
+  r.sampling.top_logprobs = options_.top_logprobs;
+  // Samples are numbered in the order the search asks for them, so a search is reproducible
+  // from options().seed.
+  r.sampling.seed = seed_for(samples_++);
+  r.stop.max_tokens = std::max(0, options_.max_tokens - tree_.node(slot.node).total_tokens);
+  if (!to_end) r.stop.stop = {options_.step_delimiter};
+  return r;
+}
+
+Slot SearchRun::add_result(const Slot& slot, const Completion& c, int32_t round) {
+  // Stopping at the delimiter is the only way a step leaves the solution open; a step of
+  // nothing but white space ends it too (the model has nothing more to say).
+  const bool final = c.finish_reason != FinishReason::kStop || is_blank(gen_.detokenize(c.tokens));
+  --unsampled_[slot.node];
+  return {add_steps(slot.node, c, final, round, slot.subtree), slot.branch, slot.subtree};
+}
+
 std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round) {
   std::vector<GenerateRequest> requests;
-  for (const Slot& s : slots) {
-    // The child's id decides its seed, so a search is reproducible from options().seed.
-    const NodeId would_be = static_cast<NodeId>(tree_.size() + requests.size());
-    GenerateRequest r;
-    r.branch = s.branch;
-    r.sampling.temperature = options_.temperature;
-    r.sampling.top_p = options_.top_p;
-    r.sampling.top_k = options_.top_k;
-    r.sampling.top_logprobs = options_.top_logprobs;
-    r.sampling.seed = seed_for(would_be);
-    r.stop.max_tokens = std::max(0, options_.max_tokens - tree_.node(s.node).total_tokens);
-    if (!to_end) r.stop.stop = {options_.step_delimiter};
-    requests.push_back(std::move(r));
-  }
-  std::vector<Completion> done = gen_.generate(requests);
+  for (const Slot& s : slots) requests.push_back(request_for(s, to_end));
+  const std::vector<Completion> done = gen_.generate(requests);
   std::vector<Slot> out;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const Completion& c = done[i];
-    // Stopping at the delimiter is the only way a step leaves the solution open; a step of
-    // nothing but white space ends it too (the model has nothing more to say).
-    const bool final = c.finish_reason != FinishReason::kStop || is_blank(gen_.detokenize(c.tokens));
-    const NodeId node = add_steps(slots[i].node, c, final, round, slots[i].subtree);
-    out.push_back({node, slots[i].branch, slots[i].subtree});
-  }
+  for (size_t i = 0; i < slots.size(); ++i) out.push_back(add_result(slots[i], done[i], round));
   return out;
 }
 
@@ -160,10 +164,11 @@ void SearchRun::score(const std::vector<Slot>& slots) {
     scored.push_back(std::move(chain));
     parents.push_back(at);
   }
-  // The last extension of each parent takes over the parent's state.
+  // The last extension of each parent takes over the parent's state, unless children of that
+  // parent are still being sampled (DVTS's subtrees share the root and finish rounds apart).
   for (size_t i = 0; i < extensions.size(); ++i) {
     const bool last = std::find(parents.begin() + i + 1, parents.end(), parents[i]) == parents.end();
-    extensions[i].consume_parent = last;
+    extensions[i].consume_parent = last && unsampled_[parents[i]] == 0;
   }
   std::vector<StepVerifier::Scored> results = verifiers_.step->extend(extensions);
   for (size_t i = 0; i < extensions.size(); ++i) {

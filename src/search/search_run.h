@@ -41,6 +41,14 @@ class SearchRun {
   // `to_end`, a solution's steps become a chain of nodes and result[i] is its last node.
   std::vector<Slot> sample(const std::vector<Slot>& slots, bool to_end, int32_t round);
 
+  // The two halves of sample(), for strategies that hand requests to the engine themselves
+  // (continuous batching): the request that samples a step on `slot`, and the node its
+  // completion becomes (the returned slot holds the same branch).
+  GenerateRequest request_for(const Slot& slot, bool to_end);
+  Slot add_result(const Slot& slot, const Completion& completion, int32_t round);
+
+  Engine& generator() { return gen_; }
+
   // Scores the steps that `slots` added to their parents with the step verifier, all in one
   // call; each node then holds a verifier state for its prefix, and its selection score is the
   // aggregate of its path's scores. Parents' states are consumed (no parent of these slots may
@@ -64,7 +72,7 @@ class SearchRun {
   SearchResult result(int32_t rounds);
 
  private:
-  uint64_t seed_for(NodeId node) const;
+  uint64_t seed_for(uint64_t sample) const;
   NodeId add_steps(NodeId parent, const Completion& completion, bool final, int32_t round, int32_t subtree);
   void release_state(NodeId node);
   void free_branch(BranchId branch);
@@ -78,7 +86,8 @@ class SearchRun {
   std::vector<NodeId> finished_;
   std::vector<BranchId> branches_;  // every branch this run holds
   std::map<NodeId, VerifierState> states_;
-  VerifierState root_state_ = -1;
+  uint64_t samples_ = 0;  // steps requested so far (numbers their seeds)
+  std::map<NodeId, int32_t> unsampled_;  // per node: children spread but not yet sampled
   EngineStats gen_start_;
   VerifierStats step_start_, outcome_start_;
   std::chrono::steady_clock::time_point t0_;

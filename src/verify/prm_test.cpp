@@ -251,8 +251,8 @@ class BosInTemplate final : public Engine {
   void free_branch(BranchId branch) override { inner_.free_branch(branch); }
   const std::vector<Token>& branch_tokens(BranchId branch) const override { return inner_.branch_tokens(branch); }
   int32_t free_slots() const override { return inner_.free_slots(); }
-  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests) override {
-    return inner_.generate(requests);
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests, const OnFinish& on_finish) override {
+    return inner_.generate(requests, on_finish);
   }
   std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) override {
     return inner_.evaluate(requests);
