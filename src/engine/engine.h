@@ -155,7 +155,8 @@ class Engine {
   // ones given so far (the result holds every request's completion, by index). The callback may
   // create, fork, append to and free branches, except those still generating in this call, and
   // may use other engines, but not generate() or evaluate() on this one. A new request may
-  // continue a branch that finished earlier in the call.
+  // continue a branch that finished earlier in the call. Requests that finish at the same step
+  // are reported in order of their branch ids.
   using OnFinish = std::function<std::vector<GenerateRequest>(size_t index, const Completion& completion)>;
   virtual std::vector<Completion> generate(const std::vector<GenerateRequest>& requests,
                                            const OnFinish& on_finish) = 0;
