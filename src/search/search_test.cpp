@@ -318,6 +318,33 @@ TEST(Dvts, SubtreesKeepTheirBestCandidateAndNeverMix) {
   EXPECT_EQ(prm.live(), 0u);
 }
 
+// With lookahead DVTS advances round by round (rollouts need the engine between rounds) and
+// keeps the candidate whose rollout scores best.
+TEST(Dvts, LookaheadRanksCandidatesByTheirRollouts) {
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    const int depth = steps_in(r.context);
+    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "bad[0.1]\n\n" : "good[0.95]\n\n", true};
+    if (depth == 0) return {r.index % 2 == 0 ? "a[0.9]\n\n" : "b[0.2]\n\n", true};
+    return {"done", true};
+  });
+  BracketVerifier prm;
+  SearchOptions o;
+  o.strategy = Strategy::kDvts;
+  o.n = 4;
+  o.beam_width = 2;
+  o.lookahead = 1;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  const auto r0 = round_nodes(r.tree, 0);
+  ASSERT_EQ(r0.size(), 4u);
+  for (int i : {0, 2}) EXPECT_EQ(r0[i]->status, NodeStatus::kPruned) << i;
+  for (int i : {1, 3}) EXPECT_EQ(r0[i]->status, NodeStatus::kKept) << i;
+  EXPECT_EQ(engine.generate_calls.front(), 4u);  // both subtrees' candidates in one batch
+  ASSERT_EQ(r.solutions.size(), 4u);
+  for (const Solution& s : r.solutions) EXPECT_EQ(s.text, "b[0.2]\n\ndone");
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+}
+
 // Four solutions: answer 3 once with 0.6; answer 5 twice with 0.4 each; one without an answer.
 FakeEngine voting_engine() {
   return FakeEngine([](const FakeRequestInfo& r) -> FakeContinuation {
