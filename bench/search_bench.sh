@@ -13,7 +13,7 @@
 #   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
-# default "1 2 3"), MODELS (table 2: "stories smol", default both), KV_LAYOUTS (ponder's --kv for
+# default "1 2 3"), MODELS (table 2: "stories smol smoldot", default "stories smol"), KV_LAYOUTS (ponder's --kv for
 # table 2, default "auto split"; solve's auto is unified), PONDER_SHARED_DIR (default ../shared), QUIET_WAIT (seconds to
 # wait before each timed run for other heavy processes, e.g. a compiler, to finish; default 600).
 #
@@ -40,19 +40,27 @@ trap 'rm -rf "$tmp"' EXIT
 stories=$shared/models/stories260K.gguf
 prm=$build/test-models/prm-llama3-tiny.gguf
 smol=$build/bench-models/smollm2-135m-shape.gguf
+# The same shape, untied, with the "." row of the output (GPT-2 token 13) scaled by 2: the random
+# model then ends a sentence every 50 tokens or so, which gives a search step-like structure.
+smoldot=$build/bench-models/smollm2-135m-shape-dot.gguf
 [ -s "$prm" ] || "$root/tests/make_test_models.sh" "$build" "$root/third_party/llama.cpp" >/dev/null
 if [[ " $models " == *" smol "* ]] && [ ! -s "$smol" ]; then
   mkdir -p "$build/bench-models"
   "$build/ponder-make-test-model" --arch llama --shape smollm2-135m \
     --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smol" >/dev/null
 fi
+if [[ " $models " == *" smoldot "* ]] && [ ! -s "$smoldot" ]; then
+  mkdir -p "$build/bench-models"
+  "$build/ponder-make-test-model" --arch llama --shape smollm2-135m --untied --token-logit-scale 13:2 \
+    --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smoldot" >/dev/null
+fi
 
 problem="Lily has 12 red balloons and 7 blue balloons. She gives 5 balloons to her friend Tom. Then her mom buys her 3 more. How many balloons does Lily have now?"
 
-model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; esac; }
-model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; esac; }
+model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; smoldot) echo "$smoldot" ;; esac; }
+model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; smoldot) echo smollm2-135m-shape-dot ;; esac; }
 # Tokens per solution: stories260K's prompt (78 tokens) + 400 stays under its 512.
-max_tokens() { case $1 in stories) echo 400 ;; smol) echo 256 ;; esac; }
+max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot) echo 256 ;; esac; }
 max_rounds=60  # a cap: the searches end by solution length first
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

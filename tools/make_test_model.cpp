@@ -69,6 +69,8 @@ void print_usage(FILE * out) {
         "  --eos-logit-scale F    multiply the end-of-sequence token's output row by F (untied\n"
         "                         output only): with F around 2 samples end after a few dozen\n"
         "                         tokens, so tests can see end-of-generation handling\n"
+        "  --token-logit-scale ID:F  the same for token ID (repeatable; untied output only), e.g.\n"
+        "                         to make a random model end sentences (steps) now and then\n"
         "  -h, --help             show this message\n",
         out);
 }
@@ -103,6 +105,7 @@ struct Options {
     uint64_t                   seed       = 0;
     std::optional<std::string> chat_template;
     float                      eos_logit_scale = 1.0f;
+    std::vector<std::pair<int64_t, float>> token_logit_scales;
 };
 
 // Whole-string integer in [lo, hi]; anything else is an error naming the flag.
@@ -206,6 +209,15 @@ std::optional<Options> parse_args(int argc, char ** argv) {
             if (v.empty() || *end != '\0' || !(opt.eos_logit_scale > 0.0f)) {
                 throw Error("--eos-logit-scale needs a positive number, got '" + v + "'");
             }
+        } else if (flag == "--token-logit-scale") {
+            const std::string v = value();
+            const size_t colon = v.find(':');
+            char * end = nullptr;
+            const float scale = colon == std::string::npos ? 0.0f : std::strtof(v.c_str() + colon + 1, &end);
+            if (colon == std::string::npos || *end != '\0' || !(scale > 0.0f)) {
+                throw Error("--token-logit-scale needs ID:F with a positive F, got '" + v + "'");
+            }
+            opt.token_logit_scales.emplace_back(parse_number<int64_t>(flag, v.substr(0, colon), 0, INT32_MAX), scale);
         } else if (flag == "--chat-template") {
             opt.chat_template = value();
         } else {
@@ -450,25 +462,28 @@ GgufPtr read_tokenizer(const std::string & path, int64_t & n_vocab) {
     return tok;
 }
 
-// Scales the end-of-sequence token's row of the output matrix: its logit grows by that factor,
-// so in some contexts it beats every other token.
+// Scales one token's row of the output matrix: its logit grows by that factor, so in some
+// contexts it beats every other token.
+void scale_row(ggml_tensor * output, int64_t row, float scale, const char * flag) {
+    if (row < 0 || row >= output->ne[1]) {
+        throw Error(std::string(flag) + ": token id out of range");
+    }
+    for (int64_t i = 0; i < output->ne[0]; ++i) {
+        if (output->type == GGML_TYPE_F32) {
+            static_cast<float *>(output->data)[row * output->ne[0] + i] *= scale;
+        } else {
+            auto * r = static_cast<ggml_fp16_t *>(output->data) + row * output->ne[0];
+            r[i]     = ggml_fp32_to_fp16(ggml_fp16_to_fp32(r[i]) * scale);
+        }
+    }
+}
+
 void scale_eos_row(ggml_tensor * output, const gguf_context * g, float scale) {
     const int64_t key = gguf_find_key(g, "tokenizer.ggml.eos_token_id");
     if (key < 0) {
         throw Error("--eos-logit-scale: the vocabulary has no tokenizer.ggml.eos_token_id");
     }
-    const int64_t eos = gguf_get_val_u32(g, key);
-    if (eos < 0 || eos >= output->ne[1]) {
-        throw Error("--eos-logit-scale: end-of-sequence id out of range");
-    }
-    for (int64_t i = 0; i < output->ne[0]; ++i) {
-        if (output->type == GGML_TYPE_F32) {
-            static_cast<float *>(output->data)[eos * output->ne[0] + i] *= scale;
-        } else {
-            auto * row = static_cast<ggml_fp16_t *>(output->data) + eos * output->ne[0];
-            row[i]     = ggml_fp32_to_fp16(ggml_fp16_to_fp32(row[i]) * scale);
-        }
-    }
+    scale_row(output, gguf_get_val_u32(g, key), scale, "--eos-logit-scale");
 }
 
 std::string human_size(uintmax_t bytes) {
@@ -485,6 +500,9 @@ int run(const Options & opt) {
     const Shape & s = opt.shape;
     const std::string arch = opt.arch_name;
 
+    if (s.tied && (opt.eos_logit_scale != 1.0f || !opt.token_logit_scales.empty())) {
+        throw Error("--eos-logit-scale and --token-logit-scale need an untied output (--untied)");
+    }
     int64_t n_vocab = 0;
     GgufPtr tokenizer = read_tokenizer(opt.vocab, n_vocab);
 
@@ -544,7 +562,10 @@ int run(const Options & opt) {
                                         : ggml_new_tensor_2d(data.get(), spec.type, spec.ne0, spec.ne1);
         ggml_set_name(t, spec.name.c_str());
         fill_tensor(t, spec, rng);
-        if (spec.name == "output.weight" && opt.eos_logit_scale != 1.0f) scale_eos_row(t, g, opt.eos_logit_scale);
+        if (spec.name == "output.weight") {
+            if (opt.eos_logit_scale != 1.0f) scale_eos_row(t, g, opt.eos_logit_scale);
+            for (const auto & [token, scale] : opt.token_logit_scales) scale_row(t, token, scale, "--token-logit-scale");
+        }
         gguf_add_tensor(g, t);  // keeps a pointer to t's data until the write
     }
 
