@@ -97,7 +97,7 @@ int run_solve(SolveOptions o) {
   if (!o.prm.empty() && !o.judge.empty()) throw EngineError("give --prm or --judge, not both");
   if (!o.judge.empty() && !o.confidence.empty()) throw EngineError("give --judge or --confidence, not both");
   // Check the strategy's needs before loading anything heavy.
-  const bool step_wise = *strategy == Strategy::kBeam || *strategy == Strategy::kDvts;
+  const bool step_wise = is_step_wise(*strategy);
   if (step_wise && o.prm.empty()) throw EngineError(o.strategy + " needs a PRM (--prm)");
   if ((*strategy == Strategy::kBestOfN || *strategy == Strategy::kWeightedBestOfN) && o.prm.empty() &&
       o.judge.empty() && o.confidence.empty()) {
@@ -105,9 +105,7 @@ int run_solve(SolveOptions o) {
   }
   const PrmFormat prm_format = o.prm.empty() ? PrmFormat{} : PrmFormat::named(o.prm_format);
 
-  const int32_t live = *strategy == Strategy::kDvts ? std::max(1, o.search.n / o.search.beam_width) * o.search.beam_width
-                                                    : o.search.n;
-  const int32_t branches = o.search.lookahead > 0 ? 2 * live : live;
+  const int32_t branches = branches_needed(o.search);
 
   // A search forks and prunes every round, and its branches finish their steps at different
   // times: with split streams llama.cpp then cuts each decode call into many small compute steps

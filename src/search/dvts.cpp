@@ -110,8 +110,10 @@ SearchResult dvts(SearchRun& run) {
   const int32_t n_subtrees = std::max(1, o.n / o.beam_width);
   std::vector<Subtree> subtrees;
   for (const Slot& s : run.spread({run.root()}, {n_subtrees})) {
-    subtrees.push_back({s});
-    subtrees.back().current.subtree = static_cast<int32_t>(subtrees.size() - 1);
+    Subtree t;
+    t.current = s;
+    t.current.subtree = static_cast<int32_t>(subtrees.size());
+    subtrees.push_back(std::move(t));
   }
   return o.lookahead > 0 ? round_by_round(run, std::move(subtrees)) : continuous(run, std::move(subtrees));
 }

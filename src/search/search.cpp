@@ -1,5 +1,7 @@
 #include "search/search.h"
 
+#include <algorithm>
+
 #include "search/search_run.h"
 
 namespace ponder {
@@ -23,9 +25,14 @@ std::optional<Strategy> parse_strategy(const std::string& name) {
   return std::nullopt;
 }
 
-namespace {
+bool is_step_wise(Strategy s) { return s == Strategy::kBeam || s == Strategy::kDvts; }
 
-bool step_wise(Strategy s) { return s == Strategy::kBeam || s == Strategy::kDvts; }
+int32_t branches_needed(const SearchOptions& o) {
+  const int32_t live = o.strategy == Strategy::kDvts ? std::max(1, o.n / o.beam_width) * o.beam_width : o.n;
+  return o.lookahead > 0 ? 2 * live : live;
+}
+
+namespace {
 
 void check(const Verifiers& verifiers, const SearchProblem& problem, const SearchOptions& o) {
   const std::string name = to_string(o.strategy);
@@ -36,22 +43,16 @@ void check(const Verifiers& verifiers, const SearchProblem& problem, const Searc
   if (o.max_tokens < 1) throw EngineError("max tokens must be at least 1");
   if (o.step_delimiter.empty()) throw EngineError("the step delimiter must not be empty");
   if (problem.prompt.empty()) throw EngineError("the prompt is empty");
-  if (step_wise(o.strategy) && !verifiers.step) {
+  if (is_step_wise(o.strategy) && !verifiers.step) {
     throw EngineError(name + " needs a step verifier (a PRM)");
   }
-  if (o.lookahead > 0 && !step_wise(o.strategy)) {
+  if (o.lookahead > 0 && !is_step_wise(o.strategy)) {
     throw EngineError("lookahead applies to beam search and DVTS only");
   }
   if ((o.strategy == Strategy::kBestOfN || o.strategy == Strategy::kWeightedBestOfN) && !verifiers.step &&
       !verifiers.outcome) {
     throw EngineError(name + " needs a verifier");
   }
-}
-
-// Live generator branches the search holds at its peak.
-int32_t branches_needed(const SearchOptions& o) {
-  const int32_t live = o.strategy == Strategy::kDvts ? std::max(1, o.n / o.beam_width) * o.beam_width : o.n;
-  return o.lookahead > 0 ? 2 * live : live;
 }
 
 }  // namespace

@@ -99,6 +99,12 @@ struct SearchProblem {
   std::vector<Token> prompt;   // what the generator continues (templated, with BOS)
 };
 
+// Whether the strategy grows solutions step by step (and so needs a step verifier).
+bool is_step_wise(Strategy strategy);
+// Live generator branches a search with these options holds at its peak (beam search: N; DVTS:
+// N/M subtrees of M; twice that with lookahead).
+int32_t branches_needed(const SearchOptions& options);
+
 // Runs one search. Throws EngineError when the strategy lacks the verifier it needs, when the
 // options are out of range, or when the engine cannot hold the branches the search needs
 // (beam search and DVTS: N live branches, twice that with lookahead).

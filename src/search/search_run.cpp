@@ -86,11 +86,14 @@ GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end) {
 }
 
 Slot SearchRun::add_result(const Slot& slot, const Completion& c, int32_t round) {
-  // Stopping at the delimiter is the only way a step leaves the solution open; a step of
-  // nothing but white space ends it too (the model has nothing more to say).
-  const bool final = c.finish_reason != FinishReason::kStop || is_blank(gen_.detokenize(c.tokens));
   --unsampled_[slot.node];
-  return {add_steps(slot.node, c, final, round, slot.subtree), slot.branch, slot.subtree};
+  const NodeId node = add_steps(slot.node, c, round, slot.subtree);
+  // Stopping at the delimiter is the only way a step leaves the solution open; a step of
+  // nothing but white space ends it too (the model has nothing more to say). A completion that
+  // stopped at the delimiter is one step, so the last node's text is all of it.
+  SearchNode& last = tree_.node(node);
+  if (c.finish_reason != FinishReason::kStop || is_blank(last.step)) last.finish = c.finish_reason;
+  return {node, slot.branch, slot.subtree};
 }
 
 std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round) {
@@ -102,7 +105,7 @@ std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end,
   return out;
 }
 
-NodeId SearchRun::add_steps(NodeId parent, const Completion& c, bool final, int32_t round, int32_t subtree) {
+NodeId SearchRun::add_steps(NodeId parent, const Completion& c, int32_t round, int32_t subtree) {
   // An end-of-generation token is not part of the text.
   size_t n_text = c.tokens.size();
   if (c.finish_reason == FinishReason::kEos && n_text > 0) --n_text;
@@ -138,9 +141,7 @@ NodeId SearchRun::add_steps(NodeId parent, const Completion& c, bool final, int3
     if (t + 1 < c.tokens.size() && delimiter.find(step, checked)) close_step(t + 1);
   }
   close_step(c.tokens.size());
-  SearchNode& last = tree_.node(at);
-  last.status = NodeStatus::kOpen;
-  if (final) last.finish = c.finish_reason;
+  tree_.node(at).status = NodeStatus::kOpen;
   return at;
 }
 

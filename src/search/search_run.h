@@ -73,7 +73,8 @@ class SearchRun {
 
  private:
   uint64_t seed_for(uint64_t sample) const;
-  NodeId add_steps(NodeId parent, const Completion& completion, bool final, int32_t round, int32_t subtree);
+  // Splits a completion into steps: a chain of nodes under `parent`; returns the last (open).
+  NodeId add_steps(NodeId parent, const Completion& completion, int32_t round, int32_t subtree);
   void release_state(NodeId node);
   void free_branch(BranchId branch);
 
