@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "run_command.h"
 #include "test_paths.h"
 
 namespace {
@@ -21,35 +22,9 @@ using ponder::testing::build_file;
 using ponder::testing::stories_model;
 using ponder::testing::test_model;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Result run(const std::string& args) {
-  const auto err_path = std::filesystem::temp_directory_path() / ("ponder-cli-" + std::to_string(::getpid()) + ".err");
-  const std::string cmd = args + " 2>" + quote(err_path.string());
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, {}, {}};
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+using Result = ponder::testing::CommandResult;
+const auto quote = ponder::testing::shell_quote;
+const auto run = ponder::testing::run_command;
 
 std::string ponder() { return quote(build_file("ponder")); }
 

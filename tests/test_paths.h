@@ -19,6 +19,11 @@ inline std::string stories_model() {
   return env_or("PONDER_SHARED_DIR", PONDER_SHARED_DIR) + "/models/stories260K.gguf";
 }
 
+// A file of ../shared by its path there, e.g. "data/math500.jsonl".
+inline std::string shared_file(const std::string& path) {
+  return env_or("PONDER_SHARED_DIR", PONDER_SHARED_DIR) + "/" + path;
+}
+
 // Random-weight models made by the make_test_models fixture (tests/make_test_models.sh).
 inline std::string test_model(const std::string& name) {
   return env_or("PONDER_TEST_MODELS", PONDER_TEST_MODELS) + "/" + name;

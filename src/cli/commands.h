@@ -15,5 +15,8 @@ struct Command {
 
 Command add_generate_command(CLI::App& app);
 Command add_solve_command(CLI::App& app);
+Command add_grade_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -1,5 +1,7 @@
 #include "cli/engine_setup.h"
 
+#include <algorithm>
+
 namespace ponder::cli {
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
@@ -61,6 +63,11 @@ std::unique_ptr<Engine> open_sized(const std::string& model, const EngineFlags& 
   }
   if (layout) *layout = eo.kv_layout;
   return open_llama_engine(eo);
+}
+
+int64_t prm_tokens_per_branch(int64_t problem_tokens, const SearchOptions& s, bool step_wise) {
+  const int64_t steps = step_wise ? s.max_rounds : std::max<int64_t>(1, s.max_tokens / 4);
+  return problem_tokens + 2 * int64_t{s.max_tokens} + 32 * steps + 64;
 }
 
 }  // namespace ponder::cli

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/llama_engine.h"
+#include "search/search.h"
 
 namespace ponder::cli {
 
@@ -30,5 +31,12 @@ std::unique_ptr<Engine> open_vocab(const std::string& model, const EngineFlags& 
 // gives one) follow from that. Returns the layout chosen in `layout`.
 std::unique_ptr<Engine> open_sized(const std::string& model, const EngineFlags& flags, int64_t prompt_tokens,
                                    int32_t branches, int64_t new_tokens, KvLayout* layout = nullptr);
+
+// KV cells a PRM needs per branch for searches with these options: the problem and a whole
+// solution in the PRM's own vocabulary (allow twice the generator's tokens), plus the format's
+// tokens around each step (a chat template's turn headers run to about a dozen tokens; allow
+// 32). Step-wise searches take at most max_rounds steps; a sampled solution is split
+// afterwards, into at most one step per few tokens.
+int64_t prm_tokens_per_branch(int64_t problem_tokens, const SearchOptions& search, bool step_wise);
 
 }  // namespace ponder::cli

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   std::vector<ponder::cli::Command> commands;
   commands.push_back(ponder::cli::add_generate_command(app));
   commands.push_back(ponder::cli::add_solve_command(app));
+  commands.push_back(ponder::cli::add_grade_command(app));
+  commands.push_back(ponder::cli::add_eval_command(app));
+  commands.push_back(ponder::cli::add_report_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,6 +1,8 @@
 #include "tasks/math/answer.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace ponder {
@@ -61,17 +63,13 @@ std::optional<std::string> last_box(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<std::string> after_answer_phrase(std::string_view s) {
+std::optional<std::string> after_answer_phrase(std::string_view s, std::string_view phrase) {
   std::string lower(s);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  size_t from = std::string::npos;
-  for (std::string_view phrase : {std::string_view("final answer is"), std::string_view("the answer is")}) {
-    const size_t at = lower.rfind(phrase);
-    if (at != std::string::npos && (from == std::string::npos || at + phrase.size() > from)) from = at + phrase.size();
-  }
-  if (from == std::string::npos) return std::nullopt;
-  std::string_view rest = trim(s.substr(from));
+  const size_t at = lower.rfind(phrase);
+  if (at == std::string::npos) return std::nullopt;
+  std::string_view rest = trim(s.substr(at + phrase.size()));
   if (rest.starts_with(':')) rest = trim(rest.substr(1));
   rest = rest.substr(0, rest.find('\n'));
   for (size_t dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.', dot + 1)) {
@@ -138,12 +136,54 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   }
 }
 
+constexpr std::pair<AnswerRule, std::string_view> kRuleNames[] = {
+    {AnswerRule::kBoxed, "boxed"},
+    {AnswerRule::kFinalAnswerIs, "final-answer"},
+    {AnswerRule::kTheAnswerIs, "the-answer"},
+    {AnswerRule::kLastNumber, "last-number"},
+};
+
 }  // namespace
 
-std::optional<std::string> extract_answer(std::string_view solution) {
-  if (auto boxed = last_box(solution)) return boxed;
-  if (auto stated = after_answer_phrase(solution)) return stated;
-  return last_number(solution);
+std::string to_string(AnswerRule rule) {
+  for (const auto& [r, name] : kRuleNames) {
+    if (r == rule) return std::string(name);
+  }
+  return "unknown";
+}
+
+std::vector<AnswerRule> parse_answer_rules(std::string_view list) {
+  std::vector<AnswerRule> rules;
+  while (true) {
+    const size_t comma = list.find(',');
+    const std::string_view name = trim(list.substr(0, comma));
+    const auto* known = std::find_if(std::begin(kRuleNames), std::end(kRuleNames),
+                                     [&](const auto& entry) { return entry.second == name; });
+    if (known == std::end(kRuleNames)) {
+      throw std::invalid_argument("unknown answer rule '" + std::string(name) +
+                                  "' (rules: boxed, final-answer, the-answer, last-number)");
+    }
+    if (std::find(rules.begin(), rules.end(), known->first) != rules.end()) {
+      throw std::invalid_argument("answer rule '" + std::string(name) + "' given twice");
+    }
+    rules.push_back(known->first);
+    if (comma == std::string_view::npos) return rules;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+std::optional<std::string> extract_answer(std::string_view solution, const ExtractOptions& options) {
+  for (const AnswerRule rule : options.order) {
+    std::optional<std::string> found;
+    switch (rule) {
+      case AnswerRule::kBoxed: found = last_box(solution); break;
+      case AnswerRule::kFinalAnswerIs: found = after_answer_phrase(solution, "final answer is"); break;
+      case AnswerRule::kTheAnswerIs: found = after_answer_phrase(solution, "the answer is"); break;
+      case AnswerRule::kLastNumber: found = last_number(solution); break;
+    }
+    if (found) return found;
+  }
+  return std::nullopt;
 }
 
 std::string normalize_answer(std::string_view answer) {

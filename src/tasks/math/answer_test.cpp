@@ -1,6 +1,8 @@
 // Answer extraction and normalisation on solutions written as models write them.
 #include "tasks/math/answer.h"
 
+#include <stdexcept>
+
 #include <gtest/gtest.h>
 
 namespace ponder {
@@ -70,6 +72,51 @@ TEST(ExtractAnswer, NoAnswer) {
   EXPECT_EQ(extract_answer(""), std::nullopt);
   EXPECT_EQ(extract_answer("I am not sure how to solve this."), std::nullopt);
   EXPECT_EQ(extract_answer("\\boxed{}"), std::nullopt);
+}
+
+TEST(AnswerRules, ParseNamesInOrder) {
+  EXPECT_EQ(parse_answer_rules("boxed,final-answer,the-answer,last-number"), ExtractOptions{}.order)
+      << "the default order";
+  EXPECT_EQ(parse_answer_rules(" last-number , boxed "),
+            (std::vector<AnswerRule>{AnswerRule::kLastNumber, AnswerRule::kBoxed}));
+  for (const AnswerRule rule : ExtractOptions{}.order) {
+    EXPECT_EQ(parse_answer_rules(to_string(rule)), std::vector<AnswerRule>{rule});
+  }
+}
+
+TEST(AnswerRules, BadListsNameTheEntry) {
+  try {
+    parse_answer_rules("boxed,latest");
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'latest'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_answer_rules("boxed,boxed"), std::invalid_argument);
+  EXPECT_THROW(parse_answer_rules(""), std::invalid_argument);
+  EXPECT_THROW(parse_answer_rules("boxed,"), std::invalid_argument);
+}
+
+TEST(AnswerRules, TheOrderDecides) {
+  const std::string solution = "The answer is 5. The final answer is 6. Indeed \\boxed{7}, and 8 remains.";
+  auto extract = [&](std::initializer_list<AnswerRule> order) {
+    ExtractOptions options;
+    options.order = order;
+    return extract_answer(solution, options);
+  };
+  EXPECT_EQ(extract_answer(solution), "7") << "boxed first by default";
+  EXPECT_EQ(extract({AnswerRule::kFinalAnswerIs, AnswerRule::kBoxed}), "6");
+  EXPECT_EQ(extract({AnswerRule::kTheAnswerIs, AnswerRule::kFinalAnswerIs}), "5");
+  EXPECT_EQ(extract({AnswerRule::kLastNumber, AnswerRule::kBoxed}), "8");
+  EXPECT_EQ(extract({}), std::nullopt);
+  // A rule that finds nothing passes to the next.
+  ExtractOptions boxed_only;
+  boxed_only.order = {AnswerRule::kBoxed};
+  EXPECT_EQ(extract_answer("the answer is 3", boxed_only), std::nullopt);
+  EXPECT_EQ(extract_answer("the answer is 3"), "3");
+  // "The final answer is" does not contain "the answer is".
+  ExtractOptions the_answer;
+  the_answer.order = {AnswerRule::kTheAnswerIs};
+  EXPECT_EQ(extract_answer("The final answer is 4.", the_answer), std::nullopt);
 }
 
 TEST(NormalizeAnswer, MakesEqualAnswersEqualStrings) {

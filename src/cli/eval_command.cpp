@@ -1,0 +1,222 @@
+// ponder eval: every problem of a dataset under every strategy and budget, into SQLite.
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/engine_setup.h"
+#include "cli/progress.h"
+#include "cli/search_flags.h"
+#include "cli/verifier_setup.h"
+#include "eval/dataset.h"
+#include "eval/evaluate.h"
+#include "eval/store.h"
+
+namespace ponder::cli {
+namespace {
+
+struct EvalCommandOptions {
+  std::string dataset;
+  std::string model;
+  std::string db;
+  VerifierFlags verifiers;
+  std::string strategies = "majority,best-of-n,weighted-best-of-n,beam,dvts";
+  std::string budgets = "1,2,4,8,16";
+  int32_t seeds = 1;
+  uint64_t seed = 0;
+  int64_t limit = 0;
+  SearchFlags flags;  // flags.search: the search options (strategy, n and seed set per search)
+  EngineFlags engine;
+};
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t b = item.find_first_not_of(' ');
+    if (b == std::string::npos) throw EngineError("empty item in list: " + list);
+    out.push_back(item.substr(b, item.find_last_not_of(' ') - b + 1));
+  }
+  if (out.empty()) throw EngineError("empty list");
+  return out;
+}
+
+std::vector<int32_t> parse_budgets(const std::string& list) {
+  std::vector<int32_t> out;
+  for (const std::string& item : split_list(list)) {
+    size_t used = 0;
+    int value = 0;
+    try {
+      value = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || value < 1 || value > kMaxBranches) {
+      throw EngineError("--budgets: " + item + " is not a whole number from 1 to " + std::to_string(kMaxBranches));
+    }
+    out.push_back(value);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// A model file as the settings know it: its name and size, so that the same file moved
+// elsewhere still finds its results, and a different file of the same name does not.
+nlohmann::json model_identity(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw EngineError("cannot read " + path);
+  return {{"file", std::filesystem::path(path).filename().string()}, {"bytes", size}};
+}
+
+// A float flag as the user wrote it (0.8, not 0.800000011920929).
+double decimal(float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; }
+
+// What changes a search's outcome: the settings a run is found by (strategies, budgets, seeds
+// and --limit only say which work to do, and are not part of it). Verifiers not used are left
+// out.
+std::string settings_of(const EvalCommandOptions& o) {
+  const SearchOptions& s = o.flags.search;
+  nlohmann::json j = {
+      {"dataset", std::filesystem::path(o.dataset).filename().string()},
+      {"model", model_identity(o.model)},
+      {"system", o.flags.system},
+      {"temperature", decimal(s.temperature)},
+      {"top_p", decimal(s.top_p)},
+      {"top_k", s.top_k},
+      {"max_tokens", s.max_tokens},
+      {"beam_width", s.beam_width},
+      {"lookahead", s.lookahead},
+      {"max_rounds", s.max_rounds},
+      {"delimiter", s.step_delimiter},
+      {"aggregation", to_string(s.aggregation)},
+      {"answer_rules", o.flags.answer_rules},
+      {"reproducible", o.engine.reproducible},
+  };
+  if (!o.verifiers.prm.empty()) {
+    j["prm"] = model_identity(o.verifiers.prm);
+    j["prm_format"] = o.verifiers.prm_format;
+  }
+  if (!o.verifiers.judge.empty()) j["judge"] = model_identity(o.verifiers.judge);
+  if (!o.verifiers.confidence.empty()) j["confidence"] = o.verifiers.confidence;
+  return j.dump();  // keys sorted: one text per settings
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+
+// The first Ctrl-C (or SIGTERM) asks the loop to stop after the search in progress; a second
+// one ends the process at once (what finished is stored either way).
+void on_signal(int sig) {
+  g_stop = 1;
+  std::signal(sig, SIG_DFL);
+}
+
+int run_eval_command(EvalCommandOptions o) {
+  std::vector<Strategy> strategies;
+  for (const std::string& name : split_list(o.strategies)) {
+    const auto s = parse_strategy(name);
+    if (!s) throw EngineError("unknown strategy: " + name);
+    if (std::find(strategies.begin(), strategies.end(), *s) == strategies.end()) strategies.push_back(*s);
+  }
+  const ExtractOptions extract = resolve_search_flags(o.flags);
+  check_verifier_flags(o.verifiers, strategies);
+  bool step_wise = false;
+  for (Strategy s : strategies) step_wise = step_wise || is_step_wise(s);
+
+  EvalOptions eval;
+  eval.strategies = strategies;
+  eval.budgets = parse_budgets(o.budgets);
+  eval.seeds = o.seeds;
+  eval.base_seed = o.seed;
+  eval.search = o.flags.search;
+  eval.extract = extract;
+
+  std::vector<DatasetProblem> problems = load_dataset(o.dataset);
+  if (o.limit > 0 && static_cast<size_t>(o.limit) < problems.size()) problems.resize(static_cast<size_t>(o.limit));
+
+  Store store(o.db);
+  const int64_t run = store.run_id(settings_of(o));
+  std::vector<ProblemRecord> records;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    records.push_back({problems[i].id, static_cast<int64_t>(i), problems[i].level, problems[i].subject,
+                       problems[i].answer});
+  }
+  store.add_problems(run, records);
+
+  // As in solve: the unified cache measured faster for searches (BENCHMARKS.md, "Search").
+  if (o.engine.kv == "auto") o.engine.kv = "unified";
+  const int32_t branches = eval_branches_needed(eval);
+  int64_t longest_prompt = 0;
+  {
+    auto vocab = open_vocab(o.model, o.engine);
+    for (const DatasetProblem& p : problems) {
+      longest_prompt = std::max(longest_prompt, static_cast<int64_t>(math_prompt(*vocab, p.problem, o.flags.system).size()));
+    }
+  }
+  auto generator = open_sized(o.model, o.engine, longest_prompt, branches, o.flags.search.max_tokens);
+  std::vector<std::string> texts;
+  for (const DatasetProblem& p : problems) texts.push_back(p.problem);
+  const OpenVerifiers verifiers = open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search);
+
+  ProgressDisplay display("eval");
+  EvalHooks hooks;
+  hooks.on_progress = [&](const EvalProgress& p) { display.update(p.done, p.total, p.seconds, p.last); };
+  hooks.stop_requested = [] { return g_stop != 0; };
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const EvalSummary summary =
+      run_eval(*generator, verifiers.view(), store, run, problems, [&](const DatasetProblem& p) {
+        return math_prompt(*generator, p.problem, o.flags.system);
+      }, eval, hooks);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  display.finish();
+
+  if (summary.stopped) {
+    fmt::print(stderr, "eval: interrupted; {} searches stored in {} (run {}). Run the same command again to continue.\n",
+               summary.searches_run, o.db, run);
+    return 130;
+  }
+  fmt::print(stderr, "eval: {} searches run, {} results written; {} holds {} results for run {}. See: ponder report --db {}\n",
+             summary.searches_run, summary.results_written, o.db, store.count_results(run), run, o.db);
+  return 0;
+}
+
+}  // namespace
+
+Command add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "run every problem of a dataset under strategies and budgets; results into SQLite (resumable)");
+  cmd->add_option("--dataset", o->dataset, "JSONL dataset: MATH-500, full MATH, GSM8K, or problem/answer lines")
+      ->required();
+  cmd->add_option("--model,-m", o->model, "generator GGUF model")->required();
+  cmd->add_option("--db", o->db, "SQLite results database (created if missing; a second run continues it)")
+      ->required();
+  add_verifier_flags(cmd, o->verifiers);
+  cmd->add_option("--strategies", o->strategies,
+                  "comma list of majority, best-of-n, weighted-best-of-n, beam, dvts")
+      ->capture_default_str();
+  cmd->add_option("--budgets", o->budgets,
+                  "comma list of N (samples, or beams per round); sampled strategies sample once at the "
+                  "largest N and take the first n samples for each smaller budget")
+      ->capture_default_str();
+  cmd->add_option("--seeds", o->seeds, "repetitions of every search, with seeds --seed, --seed + 1, ...")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--seed,-s", o->seed, "first seed")->capture_default_str();
+  cmd->add_option("--limit", o->limit, "only the first N problems")->check(CLI::PositiveNumber);
+  add_search_flags(cmd, o->flags);
+  add_engine_flags(cmd, o->engine);
+  return {cmd, [o] { return run_eval_command(*o); }};
+}
+
+}  // namespace ponder::cli

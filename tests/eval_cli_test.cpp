@@ -1,0 +1,153 @@
+// ponder eval as a user runs it: a real model and PRM, killed with SIGKILL part-way and run
+// again, ends with the same results as an uninterrupted run; bad input is a one-line error.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "run_command.h"
+#include "sqlite_rows.h"
+#include "test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ponder::testing::build_file;
+using ponder::testing::run_command;
+const auto query = ponder::testing::query_rows;
+using ponder::testing::shell_quote;
+using ponder::testing::stories_model;
+using ponder::testing::test_model;
+
+class EvalCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PONDER_REQUIRE_FILE(build_file("ponder"));
+    dir_ = fs::temp_directory_path() / ("ponder-eval-cli-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    dataset_ = (dir_ / "toy.jsonl").string();
+    std::ofstream(dataset_) << R"({"problem": "Tom had 3 red balls.", "answer": "3", "level": 1, "unique_id": "a"})" "\n"
+                            << R"({"problem": "Lily saw 2 birds.", "answer": "2", "level": 2, "unique_id": "b"})" "\n"
+                            << R"({"problem": "Once upon a time, 5 cats sat.", "answer": "5", "level": 3, "unique_id": "c"})" "\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string eval_command(const std::string& db) const {
+    return shell_quote(build_file("ponder")) + " eval --dataset " + shell_quote(dataset_) + " -m " +
+           shell_quote(stories_model()) + " --prm " + shell_quote(test_model("prm-llama3-tiny.gguf")) +
+           " --strategies majority,best-of-n,weighted-best-of-n,beam --budgets 1,2,4 --seeds 2 --max-tokens 40"
+           " --delimiter . --reproducible --threads 1 --db " + shell_quote(db);
+  }
+
+  fs::path dir_;
+  std::string dataset_;
+};
+
+int64_t result_count(const std::string& db) {
+  const auto r = query(db, "SELECT COUNT(*) FROM results");
+  return r.empty() ? 0 : std::stoll(r[0]);
+}
+
+// Everything but timings: what each search produced and what each strategy answered.
+const char* kOutcomes =
+    "SELECT problem_id, strategy, budget, seed, naive_answer, naive_correct, weighted_answer, weighted_correct, "
+    "majority_answer, majority_correct, chosen, prompt_tokens, completion_tokens, verifier_tokens FROM results "
+    "ORDER BY problem_id, strategy, budget, seed";
+const char* kCompletions =
+    "SELECT problem_id, search, budget, seed, idx, text, answer, score, tokens FROM completions "
+    "ORDER BY problem_id, search, budget, seed, idx";
+
+TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  const std::string whole = (dir_ / "whole.sqlite").string();
+  const auto full = run_command(eval_command(whole));
+  ASSERT_EQ(full.code, 0) << full.err;
+  const int64_t total = result_count(whole);
+  ASSERT_EQ(total, 3 * 2 * 4 * 3);  // problems x seeds x strategies x budgets
+
+  const std::string parts = (dir_ / "parts.sqlite").string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + eval_command(parts) + " 2>/dev/null").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill it once some results are stored, and well before all are.
+  int64_t at_kill = 0;
+  for (int i = 0; i < 20000 && at_kill == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    at_kill = result_count(parts);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the eval finished before it could be killed";
+  at_kill = result_count(parts);
+  EXPECT_GT(at_kill, 0);
+  EXPECT_LT(at_kill, total);
+
+  const auto resumed = run_command(eval_command(parts));
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(query(parts, kOutcomes), query(whole, kOutcomes));
+  EXPECT_EQ(query(parts, kCompletions), query(whole, kCompletions));
+  // The second run did only what was missing: fewer searches than the whole (3 x 2 x (1 + 3)).
+  const size_t ran = resumed.err.find(" searches run");
+  ASSERT_NE(ran, std::string::npos) << resumed.err;
+  const size_t begin = resumed.err.rfind(' ', ran - 1) + 1;
+  EXPECT_LT(std::stoi(resumed.err.substr(begin, ran - begin)), 24) << resumed.err;
+
+  // Run again when all is done: nothing to do, nothing changes.
+  const auto again = run_command(eval_command(parts));
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("eval: 0 searches run"), std::string::npos) << again.err;
+  EXPECT_EQ(query(parts, kOutcomes), query(whole, kOutcomes));
+}
+
+TEST_F(EvalCli, OtherSettingsStartANewRunBesideTheFirst) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const std::string db = (dir_ / "r.sqlite").string();
+  const std::string base = shell_quote(build_file("ponder")) + " eval --dataset " + shell_quote(dataset_) + " -m " +
+                           shell_quote(stories_model()) + " --strategies majority --budgets 1,2 --max-tokens 16 --db " +
+                           shell_quote(db);
+  ASSERT_EQ(run_command(base).code, 0);
+  ASSERT_EQ(run_command(base + " -t 0.5").code, 0);
+  EXPECT_EQ(query(db, "SELECT run_id, COUNT(*) FROM results GROUP BY run_id"),
+            (std::vector<std::string>{"1|6", "2|6"}));
+}
+
+TEST_F(EvalCli, BadInputIsAOneLineError) {
+  const std::string ponder = shell_quote(build_file("ponder"));
+  const std::string db = shell_quote((dir_ / "e.sqlite").string());
+  const std::string model = shell_quote(stories_model());
+  struct Case {
+    std::string args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"--dataset /nonexistent.jsonl -m " + model + " --strategies majority --db " + db, "cannot read dataset"},
+      {"--dataset " + shell_quote(dataset_) + " -m " + model + " --strategies beam --db " + db, "beam needs a PRM"},
+      {"--dataset " + shell_quote(dataset_) + " -m " + model + " --strategies majority --budgets 2,x --db " + db,
+       "--budgets: x"},
+      {"--dataset " + shell_quote(dataset_) + " -m " + model + " --strategies vote --db " + db,
+       "unknown strategy: vote"},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_command(ponder + " eval " + c.args);
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+}  // namespace
