@@ -107,6 +107,17 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   const size_t begin = resumed.err.rfind(' ', ran - 1) + 1;
   EXPECT_LT(std::stoi(resumed.err.substr(begin, ran - begin)), 24) << resumed.err;
 
+  // The report's accuracy tables agree too (the cost table holds timings, which differ).
+  const auto accuracy_of = [&](const std::string& db) {
+    const auto r = run_command(shell_quote(build_file("ponder")) + " report --db " + shell_quote(db));
+    EXPECT_EQ(r.code, 0) << r.err;
+    const size_t from = r.out.find("### Accuracy");
+    const size_t to = r.out.find("### Cost");
+    EXPECT_NE(from, std::string::npos) << r.out;
+    return r.out.substr(from, to - from);
+  };
+  EXPECT_EQ(accuracy_of(parts), accuracy_of(whole));
+
   // Run again when all is done: nothing to do, nothing changes.
   const auto again = run_command(eval_command(parts));
   ASSERT_EQ(again.code, 0) << again.err;
