@@ -80,7 +80,10 @@ SearchResult continuous(SearchRun& run, std::vector<Subtree> subtrees) {
     t.waiting = o.beam_width;
     std::vector<GenerateRequest> requests;
     for (size_t k = 0; k < t.candidates.size(); ++k) {
-      requests.push_back(run.request_for(t.candidates[k], last));
+      // Keyed by subtree, round and candidate: a subtree's samples do not depend on when the
+      // engine finished the other subtrees' steps.
+      const uint64_t key = (static_cast<uint64_t>(t.round) * subtrees.size() + s) * o.beam_width + k;
+      requests.push_back(run.request_for(t.candidates[k], last, key));
       owner.emplace_back(s, k);
     }
     return requests;

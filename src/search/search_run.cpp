@@ -40,8 +40,10 @@ SearchRun::~SearchRun() {
   }
 }
 
-uint64_t SearchRun::seed_for(uint64_t sample) const {
-  return splitmix64(options_.seed ^ splitmix64(sample + 1));
+uint64_t SearchRun::seed_for(uint64_t sample, bool keyed) const {
+  // Keys and the order of asking number different samples.
+  const uint64_t domain = keyed ? 0x9e3779b97f4a7c15ULL : 0;
+  return splitmix64(options_.seed ^ splitmix64((sample + 1) ^ domain));
 }
 
 Slot SearchRun::root() {
@@ -70,16 +72,16 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
   return out;
 }
 
-GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end) {
+GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end, std::optional<uint64_t> sample_key) {
   GenerateRequest r;
   r.branch = slot.branch;
   r.sampling.temperature = options_.temperature;
   r.sampling.top_p = options_.top_p;
   r.sampling.top_k = options_.top_k;
   r.sampling.top_logprobs = options_.top_logprobs;
-  // Samples are numbered in the order the search asks for them, so a search is reproducible
-  // from options().seed.
-  r.sampling.seed = seed_for(samples_++);
+  // Samples are numbered by their key, else in the order the search asks for them, so a search
+  // is reproducible from options().seed.
+  r.sampling.seed = sample_key ? seed_for(*sample_key, true) : seed_for(samples_++, false);
   r.stop.max_tokens = std::max(0, options_.max_tokens - tree_.node(slot.node).total_tokens);
   if (!to_end) r.stop.stop = {options_.step_delimiter};
   return r;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "search/search.h"
@@ -44,7 +45,10 @@ class SearchRun {
   // The two halves of sample(), for strategies that hand requests to the engine themselves
   // (continuous batching): the request that samples a step on `slot`, and the node its
   // completion becomes (the returned slot holds the same branch).
-  GenerateRequest request_for(const Slot& slot, bool to_end);
+  // `sample_key`, when given, numbers the sample's seed in place of the order of asking: for
+  // strategies whose order of asking depends on timing (DVTS's subtrees advance as their
+  // candidates finish), so that the same search gives the same samples however it was batched.
+  GenerateRequest request_for(const Slot& slot, bool to_end, std::optional<uint64_t> sample_key = {});
   Slot add_result(const Slot& slot, const Completion& completion, int32_t round);
 
   Engine& generator() { return gen_; }
@@ -72,7 +76,7 @@ class SearchRun {
   SearchResult result(int32_t rounds);
 
  private:
-  uint64_t seed_for(uint64_t sample) const;
+  uint64_t seed_for(uint64_t sample, bool keyed) const;
   // Splits a completion into steps: a chain of nodes under `parent`; returns the last (open).
   NodeId add_steps(NodeId parent, const Completion& completion, int32_t round, int32_t subtree);
   void release_state(NodeId node);
