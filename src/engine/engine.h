@@ -6,7 +6,9 @@
 // engine and a remote OpenAI-compatible backend are interchangeable.
 //
 // Threading: an Engine is not thread-safe; one caller drives it (the search loop batches the
-// work of all its branches into one generate()/evaluate() call).
+// work of all its branches into one generate()/evaluate() call). For several threads on one model
+// (concurrent searches), BatchingEngine (batching_engine.h) hands each thread an Engine of its
+// own and merges their work into the same decode steps.
 #pragma once
 
 #include <cstdint>

@@ -125,9 +125,9 @@ struct Probe {
   size_t slot;
 };
 
-class LlamaEngine final : public Engine {
+class LlamaCppEngine final : public LlamaEngine {
  public:
-  explicit LlamaEngine(const LlamaEngineOptions& options) : options_(options) {
+  explicit LlamaCppEngine(const LlamaEngineOptions& options) : options_(options) {
     init_backend_once(options.verbose);
     check_model_file(options.model_path);
     if (options.max_branches < 1 || options.max_branches > kMaxBranches) {
@@ -193,7 +193,7 @@ class LlamaEngine final : public Engine {
     branches_.resize(options.max_branches);
   }
 
-  ~LlamaEngine() override {
+  ~LlamaCppEngine() override {
     if (ctx_) {
       llama_batch_free(batch_);
       llama_free(ctx_);
@@ -321,6 +321,27 @@ class LlamaEngine final : public Engine {
 
   using Engine::generate;
   std::vector<Completion> generate(const std::vector<GenerateRequest>& initial, const OnFinish& on_finish) override {
+    FinishFn finish;
+    if (on_finish) finish = [&](size_t i, Completion& c) { return on_finish(i, c); };
+    return run_generation(initial, finish, /*keep=*/true, {}, {});
+  }
+
+  void generate_streaming(const std::vector<GenerateRequest>& initial, const StepHooks& hooks) override {
+    if (!hooks.on_finish || (hooks.pending && !hooks.between_steps)) {
+      throw EngineError("generate_streaming needs on_finish, and between_steps with pending");
+    }
+    run_generation(initial, [&](size_t i, Completion& c) { return hooks.on_finish(i, std::move(c)); },
+                   /*keep=*/false, hooks.pending, hooks.between_steps);
+  }
+
+ private:
+  using FinishFn = std::function<std::vector<GenerateRequest>(size_t index, Completion& completion)>;
+
+  // The generation loop of generate() and generate_streaming(). on_finish may take a completion
+  // only when !keep (what is returned is then of no use). pending/between_steps: StepHooks'.
+  std::vector<Completion> run_generation(const std::vector<GenerateRequest>& initial, const FinishFn& on_finish,
+                                         bool keep, const std::function<bool()>& pending,
+                                         const std::function<std::vector<GenerateRequest>()>& between_steps) {
     require_context();
     std::vector<GenerateRequest> requests = initial;
     std::vector<Completion> out(requests.size());
@@ -429,8 +450,12 @@ class LlamaEngine final : public Engine {
         }
       }
 
-      if (on_finish && !finished.empty()) {
-        // The callback may fork, which decodes pending tokens and so overwrites the logits of
+      const bool report = on_finish && !finished.empty();
+      // Outside work only when there is some: setting the logits aside below costs a copy of
+      // every live row's logits.
+      const bool outside = pending && pending();
+      if (report || outside) {
+        // The callbacks may fork, which decodes pending tokens and so overwrites the logits of
         // this decode: the branches still generating keep theirs first.
         for (auto& a : active) {
           if (a.done || a.batch_index < 0) continue;
@@ -443,7 +468,12 @@ class LlamaEngine final : public Engine {
         done_now.swap(finished);
         const size_t first_new = requests.size();
         for (size_t i : done_now) {
+          if (!on_finish) break;
           for (GenerateRequest& r : on_finish(i, out[i])) requests.push_back(std::move(r));
+          if (!keep) out[i] = Completion{};  // handed over: release what on_finish left
+        }
+        if (outside) {
+          for (GenerateRequest& r : between_steps()) requests.push_back(std::move(r));
         }
         out.resize(requests.size());
         // New requests: live, non-empty branches that are not generating in this call.
@@ -465,11 +495,17 @@ class LlamaEngine final : public Engine {
       } else if (!finished.empty()) {
         finished.clear();
       }
-      if (std::none_of(active.begin(), active.end(), [](const Active& a) { return !a.done; })) break;
+      // A request started above with max_tokens <= 0 is finished without a step: one more
+      // turn reports it.
+      if (std::none_of(active.begin(), active.end(), [](const Active& a) { return !a.done; }) &&
+          (finished.empty() || !on_finish)) {
+        break;
+      }
     }
     return out;
   }
 
+ public:
   std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) override {
     require_context();
     std::vector<EvaluateResult> out(requests.size());
@@ -676,8 +712,8 @@ KvLayout choose_kv_layout(int64_t prompt_tokens, int64_t n_branches, int64_t new
   return split_cells <= 4 * unified_cells ? KvLayout::kSplit : KvLayout::kUnified;
 }
 
-std::unique_ptr<Engine> open_llama_engine(const LlamaEngineOptions& options) {
-  return std::make_unique<LlamaEngine>(options);
+std::unique_ptr<LlamaEngine> open_llama_engine(const LlamaEngineOptions& options) {
+  return std::make_unique<LlamaCppEngine>(options);
 }
 
 }  // namespace ponder

@@ -1,8 +1,10 @@
 // The in-process engine: a GGUF model run by llama.cpp, with one KV cache shared by all branches.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
 
@@ -53,9 +55,40 @@ inline constexpr int32_t kMaxBranches = 256;
 // copying the prompt into every stream costs at most 4x the cells of the unified cache.
 KvLayout choose_kv_layout(int64_t prompt_tokens, int64_t n_branches, int64_t new_tokens);
 
+// The in-process engine: the Engine interface, plus a form of generate() for a caller that keeps
+// one generation running while work arrives from outside it (BatchingEngine's worker thread).
+//
+// Threading: as any Engine, one thread drives it. Two reads are safe from other threads while
+// it works, because they touch only state that never changes after opening or that belongs to
+// the branch asked about: the text calls (tokenize, token_to_piece, apply_chat_template,
+// has_chat_template, eos_token, is_end_of_generation, vocab_size: llama.cpp's tokenizer and
+// template code only read the const model and vocabulary, each call with its own scratch
+// state), and branch_tokens(b) while nothing is done to branch b itself (b's token list
+// changes only by new_branch/append/fork/free_branch on b or by generating on b).
+class LlamaEngine : public Engine {
+ public:
+  struct StepHooks {
+    // As each request finishes: its index and its completion, which the callee may take (the
+    // generation keeps no copy, so a generation that runs for long holds no finished work).
+    // Returns requests to start, under the rules of Engine::OnFinish. Required.
+    std::function<std::vector<GenerateRequest>(size_t index, Completion&& completion)> on_finish;
+    // Asked once per decode step: is there work for between_steps? Must be cheap. Optional.
+    std::function<bool()> pending;
+    // Runs when pending() said so, between two decode steps, after the logits of the branches
+    // still generating were set aside. It may do what on_finish may, and also evaluate() on
+    // this engine (nothing of the running generation is in llama.cpp's batch then). Returns
+    // requests to start, under on_finish's rules; they take the indices that follow.
+    std::function<std::vector<GenerateRequest>()> between_steps;
+  };
+  // generate(requests, on_finish) with completions handed only to hooks.on_finish (none are
+  // returned) and work admitted between steps by hooks.between_steps. Returns when no request
+  // is left generating. Errors as generate(); a throwing hook propagates out of the call.
+  virtual void generate_streaming(const std::vector<GenerateRequest>& requests, const StepHooks& hooks) = 0;
+};
+
 // Opens the model. Throws EngineError with a one-line reason for a missing, unreadable,
 // truncated or non-GGUF file, or when llama.cpp cannot create the context.
-std::unique_ptr<Engine> open_llama_engine(const LlamaEngineOptions& options);
+std::unique_ptr<LlamaEngine> open_llama_engine(const LlamaEngineOptions& options);
 
 // "v0.5.0 (de3ff81)": the llama.cpp this binary was built with.
 const char* llama_cpp_version();
