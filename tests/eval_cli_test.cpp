@@ -45,7 +45,7 @@ class EvalCli : public ::testing::Test {
   std::string eval_command(const std::string& db) const {
     return shell_quote(build_file("ponder")) + " eval --dataset " + shell_quote(dataset_) + " -m " +
            shell_quote(stories_model()) + " --prm " + shell_quote(test_model("prm-llama3-tiny.gguf")) +
-           " --strategies majority,best-of-n,weighted-best-of-n,beam --budgets 1,2,4 --seeds 2 --max-tokens 40"
+           " --strategies majority,best-of-n,weighted-best-of-n,beam,dvts --budgets 1,2,4 --seeds 2 --max-tokens 40"
            " --delimiter . --reproducible --threads 1 --db " + shell_quote(db);
   }
 
@@ -64,8 +64,9 @@ const char* kOutcomes =
     "majority_answer, majority_correct, chosen, prompt_tokens, completion_tokens, verifier_tokens FROM results "
     "ORDER BY problem_id, strategy, budget, seed";
 const char* kCompletions =
-    "SELECT problem_id, search, budget, seed, idx, text, answer, score, tokens FROM completions "
+    "SELECT problem_id, search, budget, seed, idx, text, answer, tokens FROM completions "
     "ORDER BY problem_id, search, budget, seed, idx";
+const char* kScores = "SELECT score FROM completions ORDER BY problem_id, search, budget, seed, idx";
 
 TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) {
   PONDER_REQUIRE_FILE(stories_model());
@@ -74,7 +75,7 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   const auto full = run_command(eval_command(whole));
   ASSERT_EQ(full.code, 0) << full.err;
   const int64_t total = result_count(whole);
-  ASSERT_EQ(total, 3 * 2 * 4 * 3);  // problems x seeds x strategies x budgets
+  ASSERT_EQ(total, 3 * 2 * (4 * 3 + 1));  // problems x seeds x (strategies x budgets + DVTS at 4)
 
   const std::string parts = (dir_ / "parts.sqlite").string();
   const pid_t pid = fork();
@@ -101,11 +102,11 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(query(parts, kOutcomes), query(whole, kOutcomes));
   EXPECT_EQ(query(parts, kCompletions), query(whole, kCompletions));
-  // The second run did only what was missing: fewer searches than the whole (3 x 2 x (1 + 3)).
+  // The second run did only what was missing: fewer searches than the whole (3 x 2 x (1 + 3 + 1)).
   const size_t ran = resumed.err.find(" searches run");
   ASSERT_NE(ran, std::string::npos) << resumed.err;
   const size_t begin = resumed.err.rfind(' ', ran - 1) + 1;
-  EXPECT_LT(std::stoi(resumed.err.substr(begin, ran - begin)), 24) << resumed.err;
+  EXPECT_LT(std::stoi(resumed.err.substr(begin, ran - begin)), 30) << resumed.err;
 
   // The report's accuracy tables agree too (the cost table holds timings, which differ).
   const auto accuracy_of = [&](const std::string& db) {
@@ -123,6 +124,26 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.err.find("eval: 0 searches run"), std::string::npos) << again.err;
   EXPECT_EQ(query(parts, kOutcomes), query(whole, kOutcomes));
+}
+
+TEST_F(EvalCli, ParallelSearchesStoreWhatOneAtATimeStores) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  const std::string one = (dir_ / "one.sqlite").string();
+  const std::string three = (dir_ / "three.sqlite").string();
+  const auto a = run_command(eval_command(one));
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto b = run_command(eval_command(three) + " --parallel 3");
+  ASSERT_EQ(b.code, 0) << b.err;
+  // --reproducible: sharing decode steps with other searches moves no token. The PRM's scores
+  // move in the 7th digit (its evaluate calls are merged with the other searches').
+  EXPECT_EQ(query(three, kOutcomes), query(one, kOutcomes));
+  EXPECT_EQ(query(three, kCompletions), query(one, kCompletions));
+  const auto scores_one = query(one, kScores), scores_three = query(three, kScores);
+  ASSERT_EQ(scores_three.size(), scores_one.size());
+  for (size_t i = 0; i < scores_one.size(); ++i) {
+    EXPECT_NEAR(std::stod(scores_three[i]), std::stod(scores_one[i]), 1e-5) << i;
+  }
 }
 
 TEST_F(EvalCli, OtherSettingsStartANewRunBesideTheFirst) {

@@ -37,7 +37,7 @@ std::unique_ptr<Engine> open_vocab(const std::string& model, const EngineFlags& 
   return open_llama_engine(eo);
 }
 
-std::unique_ptr<Engine> open_sized(const std::string& model, const EngineFlags& flags, int64_t prompt_tokens,
+std::unique_ptr<LlamaEngine> open_sized(const std::string& model, const EngineFlags& flags, int64_t prompt_tokens,
                                    int32_t branches, int64_t new_tokens, KvLayout* layout) {
   LlamaEngineOptions eo = base_options(model, flags);
   if (branches > kMaxBranches) {
@@ -63,6 +63,15 @@ std::unique_ptr<Engine> open_sized(const std::string& model, const EngineFlags& 
   }
   if (layout) *layout = eo.kv_layout;
   return open_llama_engine(eo);
+}
+
+SharedModel::SharedModel(std::unique_ptr<LlamaEngine> engine, int32_t workers) {
+  if (workers <= 1) {
+    engine_ = std::move(engine);
+    return;
+  }
+  batching_ = std::make_unique<BatchingEngine>(std::move(engine));
+  for (int32_t w = 0; w < workers; ++w) clients_.push_back(batching_->client());
 }
 
 int64_t prm_tokens_per_branch(int64_t problem_tokens, const SearchOptions& s, bool step_wise) {

@@ -32,6 +32,7 @@ struct EvalCommandOptions {
   int32_t seeds = 1;
   uint64_t seed = 0;
   int64_t limit = 0;
+  int32_t parallel = 1;
   SearchFlags flags;  // flags.search: the search options (strategy, n and seed set per search)
   EngineFlags engine;
 };
@@ -161,10 +162,22 @@ int run_eval_command(EvalCommandOptions o) {
       longest_prompt = std::max(longest_prompt, static_cast<int64_t>(math_prompt(*vocab, p.problem, o.flags.system).size()));
     }
   }
-  auto generator = open_sized(o.model, o.engine, longest_prompt, branches, o.flags.search.max_tokens);
+  // --parallel searches share one model (and one KV cache) each for the generator and the
+  // verifier, sized for all of them.
+  const int32_t workers = o.parallel;
+  if (static_cast<int64_t>(branches) * workers > kMaxBranches) {
+    throw EngineError(fmt::format("--parallel {} x {} branches per search is more than the {} an engine holds",
+                                  workers, branches, kMaxBranches));
+  }
+  SharedModel generator(open_sized(o.model, o.engine, longest_prompt * workers, branches * workers,
+                                   o.flags.search.max_tokens),
+                        workers);
   std::vector<std::string> texts;
   for (const DatasetProblem& p : problems) texts.push_back(p.problem);
-  const OpenVerifiers verifiers = open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search);
+  const OpenVerifiers verifiers =
+      open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search, workers);
+  std::vector<EvalWorker> eval_workers;
+  for (int32_t w = 0; w < workers; ++w) eval_workers.push_back({&generator.for_worker(w), verifiers.view(w)});
 
   ProgressDisplay display("eval");
   EvalHooks hooks;
@@ -173,8 +186,8 @@ int run_eval_command(EvalCommandOptions o) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   const EvalSummary summary =
-      run_eval(*generator, verifiers.view(), store, run, problems, [&](const DatasetProblem& p) {
-        return math_prompt(*generator, p.problem, o.flags.system);
+      run_eval(eval_workers, store, run, problems, [&](const DatasetProblem& p) {
+        return math_prompt(generator.for_worker(0), p.problem, o.flags.system);
       }, eval, hooks);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -214,6 +227,11 @@ Command add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed,-s", o->seed, "first seed")->capture_default_str();
   cmd->add_option("--limit", o->limit, "only the first N problems")->check(CLI::PositiveNumber);
+  cmd->add_option("--parallel", o->parallel,
+                  "searches run at once, sharing one model and KV cache (their steps decode together); "
+                  "each takes its own branches")
+      ->check(CLI::Range(1, kMaxBranches))
+      ->capture_default_str();
   add_search_flags(cmd, o->flags);
   add_engine_flags(cmd, o->engine);
   return {cmd, [o] { return run_eval_command(*o); }};

@@ -44,25 +44,32 @@ void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& s
 
 OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_flags,
                              const std::vector<std::string>& problems, int32_t branches, bool step_wise,
-                             SearchOptions& search) {
+                             SearchOptions& search, int32_t workers) {
   OpenVerifiers v;
   if (!f.prm.empty()) {
     const PrmFormat format = PrmFormat::named(f.prm_format);
     const int64_t problem_tokens = longest_in_tokens(*open_vocab(f.prm, engine_flags), problems);
-    v.engine = open_sized(f.prm, engine_flags, 0, std::min(branches + 1, kMaxBranches),
-                          prm_tokens_per_branch(problem_tokens, search, step_wise));
-    v.step = std::make_unique<ProcessRewardModel>(*v.engine, format);
+    // A state per live branch and the root's, for each worker.
+    v.model = std::make_unique<SharedModel>(
+        open_sized(f.prm, engine_flags, 0, std::min((branches + 1) * workers, kMaxBranches),
+                   prm_tokens_per_branch(problem_tokens, search, step_wise)),
+        workers);
+    for (int32_t w = 0; w < workers; ++w) v.step.push_back(std::make_unique<ProcessRewardModel>(v.model->for_worker(w), format));
   } else if (!f.judge.empty()) {
     const int64_t problem_tokens = longest_in_tokens(*open_vocab(f.judge, engine_flags), problems);
-    v.engine = open_sized(f.judge, engine_flags, problem_tokens + 128, std::min(branches, kMaxBranches),
-                          search.max_tokens + 64);
-    v.outcome = std::make_unique<LlmJudge>(*v.engine);
+    v.model = std::make_unique<SharedModel>(
+        open_sized(f.judge, engine_flags, (problem_tokens + 128) * workers, std::min(branches * workers, kMaxBranches),
+                   search.max_tokens + 64),
+        workers);
+    for (int32_t w = 0; w < workers; ++w) v.outcome.push_back(std::make_unique<LlmJudge>(v.model->for_worker(w)));
   }
-  if (f.confidence == "mean") {
-    v.outcome = std::make_unique<MeanLogprobConfidence>();
-  } else if (f.confidence == "lowest-group") {
-    if (search.top_logprobs == 0) search.top_logprobs = 5;
-    v.outcome = std::make_unique<LowestGroupConfidence>();
+  if (f.confidence == "lowest-group" && search.top_logprobs == 0) search.top_logprobs = 5;
+  for (int32_t w = 0; w < workers && !f.confidence.empty(); ++w) {
+    if (f.confidence == "mean") {
+      v.outcome.push_back(std::make_unique<MeanLogprobConfidence>());
+    } else {
+      v.outcome.push_back(std::make_unique<LowestGroupConfidence>());
+    }
   }
   return v;
 }

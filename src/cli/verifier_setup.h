@@ -27,18 +27,22 @@ void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags);
 void check_verifier_flags(const VerifierFlags& flags, const std::vector<Strategy>& strategies);
 
 // What the flags name, opened: a PRM or judge on its own engine (sized for `branches` live
-// branches over the longest of `problems`), or a confidence score.
+// branches of each of `workers` concurrent searches, over the longest of `problems`), or a
+// confidence score; a verifier for each worker.
 struct OpenVerifiers {
-  std::unique_ptr<Engine> engine;
-  std::unique_ptr<StepVerifier> step;
-  std::unique_ptr<OutcomeVerifier> outcome;
-  Verifiers view() const { return {step.get(), outcome.get()}; }
+  std::unique_ptr<SharedModel> model;  // the PRM's or judge's, if any
+  std::vector<std::unique_ptr<StepVerifier>> step;        // per worker, or empty
+  std::vector<std::unique_ptr<OutcomeVerifier>> outcome;  // per worker, or empty
+  Verifiers view(int32_t worker = 0) const {
+    const auto w = static_cast<size_t>(worker);
+    return {step.empty() ? nullptr : step.at(w).get(), outcome.empty() ? nullptr : outcome.at(w).get()};
+  }
 };
 
 // `search` sizes the caches (max_tokens, max_rounds) and gets top_logprobs set when the
 // lowest-group confidence needs them. `step_wise`: whether any search grows step by step.
 OpenVerifiers open_verifiers(const VerifierFlags& flags, const EngineFlags& engine_flags,
                              const std::vector<std::string>& problems, int32_t branches, bool step_wise,
-                             SearchOptions& search);
+                             SearchOptions& search, int32_t workers = 1);
 
 }  // namespace ponder::cli

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "tasks/math/answer.h"
 #include "tasks/math/grade.h"
@@ -168,9 +171,27 @@ int32_t eval_branches_needed(const EvalOptions& options) {
   return most;
 }
 
+namespace {
+
+// One search to run (or a sample search's results to derive) for a problem and seed.
+struct Job {
+  size_t problem;
+  int64_t seed;
+  Unit unit;
+};
+
+}  // namespace
+
 EvalSummary run_eval(Engine& generator, const Verifiers& verifiers, Store& store, int64_t run,
                      const std::vector<DatasetProblem>& problems, const PromptFn& prompt_of,
                      const EvalOptions& options, const EvalHooks& hooks) {
+  return run_eval(std::vector<EvalWorker>{{&generator, verifiers}}, store, run, problems, prompt_of, options, hooks);
+}
+
+EvalSummary run_eval(const std::vector<EvalWorker>& workers, Store& store, int64_t run,
+                     const std::vector<DatasetProblem>& problems, const PromptFn& prompt_of,
+                     const EvalOptions& options, const EvalHooks& hooks) {
+  if (workers.empty()) throw EngineError("no engine to evaluate with");
   if (options.strategies.empty()) throw EngineError("no strategies to evaluate");
   if (options.budgets.empty()) throw EngineError("no budgets to evaluate");
   if (!std::is_sorted(options.budgets.begin(), options.budgets.end()) ||
@@ -180,48 +201,68 @@ EvalSummary run_eval(Engine& generator, const Verifiers& verifiers, Store& store
   }
   if (options.seeds < 1) throw EngineError("seeds must be at least 1");
 
-  const auto start = std::chrono::steady_clock::now();
+  // What is missing, in dataset order; the prompts of the problems it concerns.
+  std::vector<Job> jobs;
+  std::vector<std::optional<SearchProblem>> prompts(problems.size());
   EvalProgress progress;
-  for (const DatasetProblem& p : problems) {
+  for (size_t i = 0; i < problems.size(); ++i) {
     for (int32_t k = 0; k < options.seeds; ++k) {
-      for (const Unit& u : units_for(store, run, p.id, static_cast<int64_t>(options.base_seed) + k, options)) {
-        progress.total += u.needs_search ? 1 : 0;
+      const int64_t seed = static_cast<int64_t>(options.base_seed) + k;
+      for (Unit& u : units_for(store, run, problems[i].id, seed, options)) {
+        if (u.needs_search) {
+          ++progress.total;
+          if (!prompts[i]) prompts[i] = SearchProblem{problems[i].problem, prompt_of(problems[i])};
+        }
+        jobs.push_back({i, seed, std::move(u)});
       }
     }
   }
 
+  // Workers take jobs in order; searches run in parallel, the store and the hooks are used by
+  // one worker at a time.
+  const auto start = std::chrono::steady_clock::now();
+  std::mutex lock;
+  size_t next = 0;
+  bool stopping = false;
+  std::exception_ptr failure;
   EvalSummary summary;
-  for (const DatasetProblem& p : problems) {
-    Grader grade(p.answer);
-    std::optional<SearchProblem> search_problem;
-    for (int32_t k = 0; k < options.seeds; ++k) {
-      const int64_t seed = static_cast<int64_t>(options.base_seed) + k;
-      for (const Unit& u : units_for(store, run, p.id, seed, options)) {
-        const char* kind = search_kind(u.strategy);
-        std::optional<SearchRecord> record;
+  auto work = [&](const EvalWorker& worker) {
+    while (true) {
+      std::unique_lock<std::mutex> held(lock);
+      if (stopping || next == jobs.size()) return;
+      const Job& job = jobs[next];
+      if (job.unit.needs_search && hooks.stop_requested && hooks.stop_requested()) {
+        stopping = true;
+        summary.stopped = true;
+        return;
+      }
+      ++next;
+      const DatasetProblem& p = problems[job.problem];
+      const Unit& u = job.unit;
+      const char* kind = search_kind(u.strategy);
+      Grader grade(p.answer);
+      std::optional<SearchRecord> record;
+      try {
         if (u.needs_search) {
-          if (hooks.stop_requested && hooks.stop_requested()) {
-            summary.stopped = true;
-            return summary;
-          }
-          if (!search_problem) search_problem = SearchProblem{p.problem, prompt_of(p)};
+          held.unlock();
           SearchOptions o = options.search;
           o.strategy = is_sampled(u.strategy) ? Strategy::kMajority : u.strategy;
           if (!is_step_wise(o.strategy)) o.lookahead = 0;
           o.n = u.budget;
-          o.seed = static_cast<uint64_t>(seed);
-          const SearchResult r = run_search(generator, verifiers, *search_problem, o,
+          o.seed = static_cast<uint64_t>(job.seed);
+          const SearchResult r = run_search(*worker.generator, worker.verifiers, *prompts[job.problem], o,
                                             [&](const std::string& text) -> std::optional<std::string> {
                                               const auto a = extract_answer(text, options.extract);
                                               if (!a) return std::nullopt;
                                               return normalize_answer(*a);
                                             });
-          record = record_search(r, p.id, kind, u.budget, seed, options.extract, grade);
+          record = record_search(r, p.id, kind, u.budget, job.seed, options.extract, grade);
+          held.lock();
           ++summary.searches_run;
         } else {
           int32_t need = 0;
           for (const auto& [s, b] : u.results) need = std::max(need, b);
-          record = store.find_search(run, p.id, kind, seed, need);
+          record = store.find_search(run, p.id, kind, job.seed, need);
         }
         std::vector<ResultRecord> results;
         for (const auto& [s, b] : u.results) results.push_back(result_from(*record, s, b));
@@ -230,12 +271,22 @@ EvalSummary run_eval(Engine& generator, const Verifiers& verifiers, Store& store
         if (u.needs_search) {
           ++progress.done;
           progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          progress.last = p.id + " " + kind + " n=" + std::to_string(u.budget) + " seed " + std::to_string(seed);
+          progress.last = p.id + " " + kind + " n=" + std::to_string(u.budget) + " seed " + std::to_string(job.seed);
           if (hooks.on_progress) hooks.on_progress(progress);
         }
+      } catch (...) {
+        if (!held.owns_lock()) held.lock();
+        if (!failure) failure = std::current_exception();
+        stopping = true;
+        return;
       }
     }
-  }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers.size(); ++w) threads.emplace_back(work, std::cref(workers[w]));
+  work(workers[0]);
+  for (std::thread& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
   return summary;
 }
 

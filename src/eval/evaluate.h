@@ -60,8 +60,24 @@ struct EvalSummary {
 using PromptFn = std::function<std::vector<Token>(const DatasetProblem&)>;
 
 // Runs the evaluation into `store` under run `run` (Store::run_id of the settings the caller
-// determined). Throws what the search throws (EngineError) and StoreError.
+// determined). Throws what the search throws (EngineError) and StoreError; what finished before
+// is stored.
 EvalSummary run_eval(Engine& generator, const Verifiers& verifiers, Store& store, int64_t run,
+                     const std::vector<DatasetProblem>& problems, const PromptFn& prompt_of,
+                     const EvalOptions& options, const EvalHooks& hooks = {});
+
+// What one concurrent search uses: engines and verifiers no other worker uses at the same time
+// (for one model, clients of a BatchingEngine: their searches then share its decode steps).
+struct EvalWorker {
+  Engine* generator = nullptr;
+  Verifiers verifiers;
+};
+
+// The same with a search running on each worker at once (on threads; the first worker on the
+// calling thread). Searches are taken in dataset order and each is stored as it finishes;
+// `prompt_of` runs on the calling thread, the hooks under a lock. With the engine in
+// reproducible mode the results equal those of one worker.
+EvalSummary run_eval(const std::vector<EvalWorker>& workers, Store& store, int64_t run,
                      const std::vector<DatasetProblem>& problems, const PromptFn& prompt_of,
                      const EvalOptions& options, const EvalHooks& hooks = {});
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -225,6 +226,61 @@ TEST(Eval, LargerBudgetsLaterSampleAgainAndSmallerOnesReuseTheStoredSamples) {
   EXPECT_EQ(s.searches_run, 1);
   EXPECT_EQ(s.results_written, 1);
   EXPECT_EQ(rows(db.path(), "SELECT budget FROM searches ORDER BY budget"), (std::vector<std::string>{"4", "16"}));
+}
+
+TEST(Eval, WorkersInParallelStoreWhatOneWorkerStores) {
+  const auto ps = problems(5);
+  const EvalOptions o = options({Strategy::kMajority, Strategy::kBestOfN, Strategy::kBeam, Strategy::kDvts}, {1, 2, 4}, 2);
+  const std::string all_results = "SELECT " + kResultColumns + " FROM results ORDER BY problem_id, strategy, budget, seed";
+  TempDb one, three;
+  {
+    Store store(one.path());
+    FakeEngine engine(two_step_model());
+    CheckerStepVerifier prm = checker_prm();
+    run_eval(engine, {&prm, nullptr}, store, store.run_id("{}"), ps, prompt_for(engine), o);
+  }
+  Store store(three.path());
+  std::vector<std::unique_ptr<FakeEngine>> engines;
+  std::vector<std::unique_ptr<CheckerStepVerifier>> prms;
+  std::vector<EvalWorker> workers;
+  for (int w = 0; w < 3; ++w) {
+    engines.push_back(std::make_unique<FakeEngine>(two_step_model()));
+    prms.push_back(std::make_unique<CheckerStepVerifier>(checker_prm()));
+    workers.push_back({engines.back().get(), {prms.back().get(), nullptr}});
+  }
+  int64_t last_done = 0;
+  EvalHooks hooks;
+  hooks.on_progress = [&](const EvalProgress& p) {
+    EXPECT_EQ(p.done, last_done + 1);  // one at a time, counted once
+    last_done = p.done;
+  };
+  const EvalSummary s = run_eval(workers, store, store.run_id("{}"), ps, prompt_for(*engines[0]), o, hooks);
+  EXPECT_EQ(s.searches_run, 5 * 2 * (1 + 3 + 2));
+  EXPECT_EQ(last_done, s.searches_run);
+  EXPECT_EQ(rows(three.path(), all_results), rows(one.path(), all_results));
+  for (const auto& e : engines) EXPECT_GT(e->requests_seen.size(), 0u);  // every worker searched
+}
+
+TEST(Eval, AWorkersErrorStopsTheOthersAndKeepsWhatFinished) {
+  const auto ps = problems(6);
+  const EvalOptions o = options({Strategy::kBeam}, {2});
+  TempDb db;
+  Store store(db.path());
+  // The good worker is slow, so that the bad one (on the calling thread) surely takes a search.
+  FakeEngine good([model = two_step_model()](const FakeRequestInfo& r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return model(r);
+  });
+  FakeEngine bad([](const FakeRequestInfo&) -> FakeContinuation { throw EngineError("the model broke"); });
+  CheckerStepVerifier prm_good = checker_prm(), prm_bad = checker_prm();
+  std::vector<EvalWorker> workers = {{&bad, {&prm_bad, nullptr}}, {&good, {&prm_good, nullptr}}};
+  EXPECT_THROW(run_eval(workers, store, store.run_id("{}"), ps, prompt_for(good), o), EngineError);
+  // Searches stored before the error stay; a second run does the rest.
+  const auto stored = rows(db.path(), "SELECT COUNT(*) FROM results");
+  FakeEngine again(two_step_model());
+  CheckerStepVerifier prm = checker_prm();
+  const EvalSummary s = run_eval(again, {&prm, nullptr}, store, store.run_id("{}"), ps, prompt_for(again), o);
+  EXPECT_EQ(s.searches_run + std::stoll(stored[0]), 6);
 }
 
 TEST(Eval, RejectsBadBudgets) {
