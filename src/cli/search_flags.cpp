@@ -26,7 +26,7 @@ void add_search_flags(CLI::App* cmd, SearchFlags& f) {
                   "how a solution's final answer is found: rules tried in this order (boxed, final-answer, "
                   "the-answer, last-number)")
       ->capture_default_str();
-  cmd->add_option("--delimiter", f.search.step_delimiter, "text that ends a step")->capture_default_str();
+  cmd->add_option("--delimiter", f.search.step_delimiter, "text that ends a step (default: a blank line, \"\\n\\n\")");
   cmd->add_option("--temperature,-t", f.search.temperature, "sampling temperature; 0 = greedy")
       ->check(CLI::Range(0.0f, 100.0f))
       ->capture_default_str();
