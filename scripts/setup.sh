@@ -13,7 +13,7 @@ cd "$root"
 # from NodeSource, for one, conflicts with Debian's npm package).
 libraries=(build-essential pkg-config ca-certificates
            nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
-           libsqlite3-dev gnuplot-nox libginac-dev)
+           libsqlite3-dev gnuplot-nox libginac-dev libicu-dev)
 tools=(cmake:cmake git:git ccache:ccache openssl:openssl npm:npm python3:python3)
 missing=()
 for p in "${libraries[@]}"; do

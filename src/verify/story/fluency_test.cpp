@@ -1,0 +1,192 @@
+// The fluency scorer on the real stories260K model. Scores are checked against the model's own
+// log-probabilities of a greedy generate() continuation (computed a token at a time, independently
+// of evaluate()), and the one-pass promise is checked by counting the engine calls it makes.
+#include "verify/story/fluency.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "engine/llama_engine.h"
+#include "test_paths.h"
+
+namespace ponder {
+namespace {
+
+using ponder::testing::stories_model;
+
+std::unique_ptr<Engine> open(int branches = 16) {
+  LlamaEngineOptions o;
+  o.model_path = stories_model();
+  o.max_branches = branches;
+  o.n_ctx = 4096;
+  o.n_threads = 1;
+  o.reproducible = true;  // batched and one-at-a-time evaluations then agree to float rounding
+  return open_llama_engine(o);
+}
+
+// Passes everything through to a real engine, counting the calls that run the model.
+class CountingEngine final : public Engine {
+ public:
+  explicit CountingEngine(Engine& inner) : inner_(inner) {}
+  int evaluate_calls = 0;
+  int generate_calls = 0;
+
+  std::vector<Token> tokenize(std::string_view text, bool add_special, bool parse_special) const override {
+    return inner_.tokenize(text, add_special, parse_special);
+  }
+  std::string token_to_piece(Token token) const override { return inner_.token_to_piece(token); }
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                  bool continue_final) const override {
+    return inner_.apply_chat_template(messages, add_generation_prompt, continue_final);
+  }
+  bool has_chat_template() const override { return inner_.has_chat_template(); }
+  Token eos_token() const override { return inner_.eos_token(); }
+  bool is_end_of_generation(Token token) const override { return inner_.is_end_of_generation(token); }
+  int32_t vocab_size() const override { return inner_.vocab_size(); }
+  BranchId new_branch(const std::vector<Token>& tokens) override { return inner_.new_branch(tokens); }
+  BranchId fork(BranchId parent) override { return inner_.fork(parent); }
+  void append(BranchId branch, const std::vector<Token>& tokens) override { inner_.append(branch, tokens); }
+  void free_branch(BranchId branch) override { inner_.free_branch(branch); }
+  const std::vector<Token>& branch_tokens(BranchId branch) const override { return inner_.branch_tokens(branch); }
+  int32_t free_slots() const override { return inner_.free_slots(); }
+  std::vector<Completion> generate(const std::vector<GenerateRequest>& requests, const OnFinish& on_finish) override {
+    ++generate_calls;
+    return inner_.generate(requests, on_finish);
+  }
+  std::vector<EvaluateResult> evaluate(const std::vector<EvaluateRequest>& requests) override {
+    ++evaluate_calls;
+    return inner_.evaluate(requests);
+  }
+  EngineStats stats() const override { return inner_.stats(); }
+
+ private:
+  Engine& inner_;
+};
+
+const std::string kFluent = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+// The same words, shuffled by hand.
+const std::string kShuffled = "park the girl time. Lily outside a She upon named little to in there play Once was loved, a";
+
+const std::vector<std::string> kTexts = {
+    " She had a red ball.",
+    " The dog ran to the tree and barked.",
+    "",  // nothing to score: 0
+    " One day, Tom found a big box in the garden. He opened it and saw a cat.",
+    " a",
+    kShuffled,
+};
+
+// A greedy continuation of `context`, generated a token at a time; scoring its text must give
+// back the mean of the model's own log-probabilities of those tokens.
+void expect_matches_greedy_logprobs(Engine& engine, const std::string& context) {
+  SCOPED_TRACE("context \"" + context + "\"");
+  const std::vector<Token> context_tokens = engine.tokenize(context, true, false);
+  const BranchId branch = engine.new_branch(context_tokens);
+  GenerateRequest req{branch, {}, {}};
+  req.sampling.temperature = 0.0f;
+  req.stop.max_tokens = 30;
+  const Completion c = engine.generate({req})[0];
+  engine.free_branch(branch);
+  // An EOS would end the text without a token of its own in it.
+  ASSERT_EQ(c.finish_reason, FinishReason::kLength);
+
+  // At the start of a document the first token's word-start space is the one SentencePiece adds
+  // by itself: the story's text is without it.
+  std::string text = c.text;
+  if (context.empty() && !text.empty() && text[0] == ' ') text.erase(0, 1);
+  // The scorer reads the tokens of context + text tokenized together: they must be the ones generated.
+  std::vector<Token> expected_tokens = context_tokens;
+  expected_tokens.insert(expected_tokens.end(), c.tokens.begin(), c.tokens.end());
+  ASSERT_EQ(engine.tokenize(context + text, true, false), expected_tokens) << text;
+
+  FluencyScorer scorer(engine);
+  const double score = scorer.score(context, {text})[0];
+  const double mean_logprob = c.logprob / static_cast<double>(c.tokens.size());
+  EXPECT_NEAR(std::log(score), mean_logprob, 1e-4);
+  EXPECT_NEAR(score, std::exp(mean_logprob), 1e-4);
+  EXPECT_EQ(scorer.stats().scored_tokens, static_cast<int64_t>(c.tokens.size()));
+}
+
+TEST(Fluency, MatchesTheMeanLogprobOfAGreedyCompletion) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open();
+  expect_matches_greedy_logprobs(*engine, "Once upon a time, there was a little");
+  expect_matches_greedy_logprobs(*engine, "");  // BOS only
+}
+
+TEST(Fluency, FluentStoryBeatsTheSameWordsShuffled) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open();
+  FluencyScorer scorer(*engine);
+  const auto alone = scorer.score("", {kFluent, kShuffled});
+  EXPECT_GT(alone[0], alone[1]);
+  const auto continued = scorer.score("Tom and Sam went to the beach.", {" " + kFluent, " " + kShuffled});
+  EXPECT_GT(continued[0], continued[1]);
+  for (double s : {alone[0], alone[1], continued[0], continued[1]}) {
+    EXPECT_GT(s, 0.0);
+    EXPECT_LT(s, 1.0);
+  }
+}
+
+TEST(Fluency, ManyTextsInOneCallScoreAsOneAtATime) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open();
+  FluencyScorer scorer(*engine);
+  const std::string context = "Once upon a time, there was a little girl named Lily.";
+  const auto together = scorer.score(context, kTexts);
+  ASSERT_EQ(together.size(), kTexts.size());
+  for (size_t i = 0; i < kTexts.size(); ++i) {
+    EXPECT_NEAR(together[i], scorer.score(context, {kTexts[i]})[0], 1e-5) << "text " << i;
+  }
+  EXPECT_EQ(together[2], 0.0);
+  EXPECT_TRUE(scorer.score(context, {}).empty());
+}
+
+TEST(Fluency, FreesEveryBranch) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(4);
+  const int32_t free_before = engine->free_slots();
+  FluencyScorer scorer(*engine);
+  const auto reference = scorer.score("Lily had a cat.", kTexts);
+  EXPECT_EQ(engine->free_slots(), free_before);
+  scorer.score("", {kFluent});
+  EXPECT_EQ(engine->free_slots(), free_before);
+
+  // More texts than free branches: a group at a time, the same scores, nothing left behind.
+  std::vector<std::string> many = kTexts;
+  many.insert(many.end(), kTexts.begin(), kTexts.end());
+  const auto grouped = scorer.score("Lily had a cat.", many);
+  for (size_t i = 0; i < many.size(); ++i) EXPECT_NEAR(grouped[i], reference[i % kTexts.size()], 1e-5) << i;
+  EXPECT_EQ(engine->free_slots(), free_before);
+
+  // An error inside the engine (a context window too small for the text) frees them too.
+  std::string too_long;
+  for (int i = 0; i < 600; ++i) too_long += " The cat sat on the mat.";
+  EXPECT_THROW(scorer.score("Lily had a cat.", {kFluent, too_long}), EngineError);
+  EXPECT_EQ(engine->free_slots(), free_before);
+}
+
+TEST(Fluency, OneEvaluateCallPerScoreCall) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open();
+  CountingEngine counting(*engine);
+  FluencyScorer scorer(counting);
+  scorer.score("Once upon a time, there was a little girl named Lily.", kTexts);
+  EXPECT_EQ(counting.evaluate_calls, 1);
+  EXPECT_EQ(counting.generate_calls, 0);
+  scorer.score("", {kFluent});
+  EXPECT_EQ(counting.evaluate_calls, 2);
+
+  const FluencyStats stats = scorer.stats();
+  EXPECT_EQ(stats.calls, 2);
+  EXPECT_EQ(stats.evaluate_calls, 2);
+  EXPECT_EQ(stats.texts, static_cast<int64_t>(kTexts.size()) + 1);
+  // One pass per text: each scored token is appended once (the re-fed context token stands in
+  // for the text's final token, which nothing reads after), give or take tokens merged across
+  // the context boundary.
+  EXPECT_EQ(stats.evaluated_tokens, stats.scored_tokens);
+}
+
+}  // namespace
+}  // namespace ponder
