@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/llama_engine.h"
+#include "test_engines.h"
 #include "test_paths.h"
 
 namespace ponder {
@@ -15,15 +16,7 @@ namespace {
 
 using ponder::testing::stories_model;
 
-std::unique_ptr<Engine> open(int branches = 16) {
-  LlamaEngineOptions o;
-  o.model_path = stories_model();
-  o.max_branches = branches;
-  o.n_ctx = 4096;
-  o.n_threads = 1;
-  o.reproducible = true;  // batched and one-at-a-time evaluations then agree to float rounding
-  return open_llama_engine(o);
-}
+std::unique_ptr<Engine> open(int branches = 16) { return testing::open_stories_engine(branches); }
 
 // Passes everything through to a real engine, counting the calls that run the model.
 class CountingEngine final : public Engine {
