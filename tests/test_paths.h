@@ -33,6 +33,10 @@ inline std::string build_file(const std::string& name) {
   return env_or("PONDER_BUILD_DIR", PONDER_BUILD_DIR) + "/" + name;
 }
 
+// A file of this checkout, e.g. test data kept beside its test ("src/verify/story/guard_cases.txt";
+// __FILE__ will not do: ccache builds compile with paths relative to the build directory).
+inline std::string source_file(const std::string& path) { return std::string(PONDER_SOURCE_DIR) + "/" + path; }
+
 inline bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
 }  // namespace ponder::testing

@@ -2,13 +2,14 @@
 // this file), the empty-prompt refusal, normalisation against disguises, and the classifier.
 #include "verify/story/guard.h"
 
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "test_paths.h"
 
 namespace ponder::story {
 namespace {
@@ -19,7 +20,7 @@ struct Case {
 };
 
 std::vector<Case> load_cases() {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "guard_cases.txt";
+  const std::string path = testing::source_file("src/verify/story/guard_cases.txt");
   std::ifstream in(path);
   EXPECT_TRUE(in) << "cannot read " << path;
   std::vector<Case> cases;
