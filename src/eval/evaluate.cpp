@@ -83,7 +83,10 @@ ResultRecord result_from(const SearchRecord& s, Strategy strategy, int64_t budge
   int64_t tokens = 0;
   for (size_t i = 0; i < n; ++i) {
     const CompletionRecord& c = s.completions[i];
-    ballots.push_back({c.answer ? std::optional<std::string>(normalize_answer(*c.answer)) : std::nullopt, c.score});
+    Ballot ballot;
+    if (c.answer) ballot.answer = normalize_answer(*c.answer);
+    ballot.score = c.score;
+    ballots.push_back(std::move(ballot));
     tokens += c.tokens;
   }
   auto pick = [&](const Selection& sel) {
