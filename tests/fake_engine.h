@@ -4,10 +4,12 @@
 // decides, when a generate() request starts, the whole text the branch would produce from here
 // (given the branch's text, the request's seed and whether it is greedy, and the request's
 // index within its wave); generate() then emits it one character at a time, with the real
-// stop-string matcher, max_tokens, and an end-of-generation token after the text when the
-// model says so. The engine records every call, so tests can check batching and branch use.
+// stop-string matcher, StopParams::stop_when, max_tokens, and an end-of-generation token after
+// the text when the model says so. The engine records every call, so tests can check batching
+// and branch use.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -29,6 +31,7 @@ struct FakeRequestInfo {
   bool greedy;
   size_t index;         // position of the request in its wave (see generate())
   std::vector<std::string> stop;
+  bool stop_when = false;  // the request had a StopParams::stop_when
 };
 
 class FakeEngine final : public Engine {
@@ -117,7 +120,8 @@ class FakeEngine final : public Engine {
  private:
   Completion run_one(const GenerateRequest& r, size_t index) {
     std::vector<Token>& tokens = at(r.branch);
-    FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, index, r.stop.stop};
+    FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, index, r.stop.stop,
+                          static_cast<bool>(r.stop.stop_when)};
     requests_seen.push_back(info);
     const FakeContinuation next = model_(info);
     StopMatcher stops(r.stop.stop);
@@ -142,6 +146,13 @@ class FakeEngine final : public Engine {
         c.text.resize(*found);
         c.finish_reason = FinishReason::kStop;
         break;
+      }
+      if (r.stop.stop_when) {
+        if (auto at = r.stop.stop_when(c.text)) {
+          c.text.resize(std::min(*at, c.text.size()));
+          c.finish_reason = FinishReason::kStop;
+          break;
+        }
       }
     }
     return c;

@@ -48,6 +48,14 @@ struct StopParams {
   std::vector<std::string> stop;       // finish with "stop" when the text contains one of these
   bool include_stop_in_text = false;   // keep the matched stop string at the end of the text
   bool stop_at_eos = true;             // finish with "eos" on an end-of-generation token
+  // Where a fixed string cannot say where to stop (a sentence end decided by ICU, say): called
+  // after each new token (that is not end-of-generation) with the completion's text so far.
+  // When it returns an offset (<= text.size()), the completion finishes with "stop" and `text`
+  // is cut there; `tokens` keep the whole last token, exactly as with stop strings. Checked
+  // after the stop strings, so a stop string found by the same token wins. It must not throw,
+  // and may run on another thread than generate()'s caller (BatchingEngine's worker, while the
+  // caller runs its on_finish), so it must be safe to call concurrently with the caller's work.
+  std::function<std::optional<size_t>(std::string_view text)> stop_when;
 };
 
 enum class FinishReason { kStop, kLength, kEos, kContextFull };

@@ -424,6 +424,15 @@ class LlamaCppEngine final : public LlamaEngine {
           finished.push_back(a.request);
           continue;
         }
+        if (req.stop.stop_when) {
+          if (auto at = req.stop.stop_when(c.text)) {
+            c.text.resize(std::min(*at, c.text.size()));
+            a.done = true;
+            c.finish_reason = FinishReason::kStop;
+            finished.push_back(a.request);
+            continue;
+          }
+        }
         if (static_cast<int32_t>(c.tokens.size()) >= req.stop.max_tokens) {
           a.done = true;
           c.finish_reason = FinishReason::kLength;

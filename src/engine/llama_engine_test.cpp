@@ -212,6 +212,46 @@ TEST(LlamaEngine, StopStringSplitAcrossTokens) {
   EXPECT_EQ(kept.text, full.text.substr(0, text.size() + 2));
 }
 
+// A stop_when predicate stops where the stop string it mimics would: same tokens, same cut text.
+TEST(LlamaEngine, StopWhenStopsWhereTheStopStringWould) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 4, 2048);
+  const auto prompt = prompt_of(*engine);
+  GenerateRequest by_string = request(engine->new_branch(prompt), 0, 60, 0.0f);
+  by_string.stop.stop = {". "};
+  const Completion want = engine->generate({by_string})[0];
+  ASSERT_EQ(want.finish_reason, FinishReason::kStop) << want.text;
+
+  GenerateRequest by_predicate = request(engine->new_branch(prompt), 0, 60, 0.0f);
+  size_t calls = 0;
+  std::string last_seen;
+  by_predicate.stop.stop_when = [&](std::string_view text) -> std::optional<size_t> {
+    ++calls;
+    last_seen = text;
+    const size_t at = text.find(". ");
+    if (at == std::string_view::npos) return std::nullopt;
+    return at;
+  };
+  const Completion got = engine->generate({by_predicate})[0];
+  EXPECT_EQ(got.finish_reason, FinishReason::kStop);
+  EXPECT_EQ(got.text, want.text);
+  EXPECT_EQ(got.tokens, want.tokens);
+  // Called once per token, with the whole text so far (the last token uncut).
+  EXPECT_EQ(calls, got.tokens.size());
+  EXPECT_EQ(last_seen, engine->detokenize(got.tokens));
+
+  // The offset may lie anywhere in the text: here just after ". ", so the cut keeps it.
+  GenerateRequest keep = request(engine->new_branch(prompt), 0, 60, 0.0f);
+  keep.stop.stop_when = [](std::string_view text) -> std::optional<size_t> {
+    const size_t at = text.find(". ");
+    if (at == std::string_view::npos) return std::nullopt;
+    return at + 2;
+  };
+  const Completion kept = engine->generate({keep})[0];
+  EXPECT_EQ(kept.tokens, want.tokens);
+  EXPECT_EQ(kept.text, want.text + ". ");
+}
+
 TEST(LlamaEngine, MaxTokens) {
   PONDER_REQUIRE_FILE(stories_model());
   auto engine = open(stories_model(), 4, 2048);

@@ -2,9 +2,9 @@
 // pick the best answer (the strategies of Snell et al. 2024 and of Hugging Face's "Scaling
 // test-time compute with open models").
 //
-// A step ends at the step delimiter ("\n\n" by default): precisely, at the first token whose
-// text completes the delimiter, so a step's text is exactly its tokens' text and the steps of a
-// solution concatenate to its text. All live branches of a search decode together in one
+// A step ends at the step delimiter ("\n\n" by default), or where SearchOptions::step_end says:
+// precisely, at the first token whose text completes the delimiter (makes step_end answer), so a
+// step's text is exactly its tokens' text and the steps of a solution concatenate to its text. All live branches of a search decode together in one
 // generate() call of the engine; the verifier scores each new step once, incrementally.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.h"
@@ -41,6 +42,13 @@ struct SearchOptions {
   int32_t max_rounds = 40;    // step rounds; the last one generates to the end
   Aggregation aggregation = Aggregation::kLast;
   std::string step_delimiter = "\n\n";
+  // When set, decides where a step ends in place of step_delimiter (which may then be empty),
+  // for steps no fixed string delimits, such as sentences (ponder::story::first_sentence_end).
+  // Called with the step's text so far after each token; a value ends the step with that token
+  // (the offset itself is not used: the step keeps the whole token, and what it holds past the
+  // offset stays in this step). The same contract as StopParams::stop_when: it must not throw
+  // and may be called from the engine's thread.
+  std::function<std::optional<size_t>(std::string_view step_text)> step_end;
   int32_t max_tokens = 2048;  // per solution
   float temperature = 0.8f;
   float top_p = 1.0f;

@@ -83,14 +83,22 @@ GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end, std::optio
   // is reproducible from options().seed.
   r.sampling.seed = sample_key ? seed_for(*sample_key, true) : seed_for(samples_++, false);
   r.stop.max_tokens = std::max(0, options_.max_tokens - tree_.node(slot.node).total_tokens);
-  if (!to_end) r.stop.stop = {options_.step_delimiter};
+  if (!to_end) stop_at_step_end(r.stop);
   return r;
+}
+
+void SearchRun::stop_at_step_end(StopParams& stop) const {
+  if (options_.step_end) {
+    stop.stop_when = options_.step_end;
+  } else {
+    stop.stop = {options_.step_delimiter};
+  }
 }
 
 Slot SearchRun::add_result(const Slot& slot, const Completion& c, int32_t round) {
   --unsampled_[slot.node];
   const NodeId node = add_steps(slot.node, c, round, slot.subtree);
-  // Stopping at the delimiter is the only way a step leaves the solution open; a step of
+  // Stopping at a step's end (delimiter or step_end) is the only way a step leaves the solution open; a step of
   // nothing but white space ends it too (the model has nothing more to say). A completion that
   // stopped at the delimiter is one step, so the last node's text is all of it.
   SearchNode& last = tree_.node(node);
@@ -138,9 +146,13 @@ NodeId SearchRun::add_steps(NodeId parent, const Completion& c, int32_t round, i
   for (size_t t = 0; t < c.tokens.size(); ++t) {
     const size_t checked = step.size();
     if (t < n_text) step += gen_.token_to_piece(c.tokens[t]);
-    // A step ends with the token that completes the delimiter (the last token's step ends with
-    // the completion, whatever it holds).
-    if (t + 1 < c.tokens.size() && delimiter.find(step, checked)) close_step(t + 1);
+    // A step ends with the token that completes the delimiter, or after which step_end answers,
+    // as the engine would have stopped there (the last token's step ends with the completion,
+    // whatever it holds).
+    if (t + 1 >= c.tokens.size()) continue;
+    const bool ends = options_.step_end ? options_.step_end(step).has_value()
+                                        : delimiter.find(step, checked).has_value();
+    if (ends) close_step(t + 1);
   }
   close_step(c.tokens.size());
   tree_.node(at).status = NodeStatus::kOpen;
@@ -209,7 +221,7 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
       g.branch = r.branch;
       g.sampling.temperature = 0.0f;  // greedy: the rollout estimates where the step leads
       g.stop.max_tokens = std::max(0, options_.max_tokens - r.tokens);
-      g.stop.stop = {options_.step_delimiter};
+      stop_at_step_end(g.stop);
       requests.push_back(std::move(g));
       running.push_back(&r);
     }

@@ -77,6 +77,8 @@ class SearchRun {
 
  private:
   uint64_t seed_for(uint64_t sample, bool keyed) const;
+  // Makes a request stop where a step ends: at step_end, else at the delimiter.
+  void stop_at_step_end(StopParams& stop) const;
   // Splits a completion into steps: a chain of nodes under `parent`; returns the last (open).
   NodeId add_steps(NodeId parent, const Completion& completion, int32_t round, int32_t subtree);
   void release_state(NodeId node);

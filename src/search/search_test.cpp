@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -441,6 +443,91 @@ TEST(Search, SameSeedSameSearchAndEverySampleHasItsOwnSeed) {
   EXPECT_EQ(std::set<uint64_t>(a.begin(), a.end()).size(), a.size());
 }
 
+// A step_end that ends a step after its first "!" (the offset is past it).
+std::optional<size_t> after_bang(std::string_view step) {
+  const size_t at = step.find('!');
+  if (at == std::string_view::npos) return std::nullopt;
+  return at + 1;
+}
+
+// Steps decided by a predicate: the engine stops each step where step_end answers (not at the
+// delimiter, which is empty here), and a to-the-end completion splits where it answers.
+TEST(Search, StepEndDecidesWhereStepsEnd) {
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    if (!r.stop_when) return {"e[0.4]\n\n!f[0.9]", true};  // to the end: two steps
+    const std::vector<std::string> first = {"a\n\n[0.3]!", "b[0.6]!", "c[0.2]!", "d[0.1]!"};
+    // Text past the "!" never comes out: the step stops there.
+    return {first.at(r.index) + "never seen", true};
+  });
+  BracketVerifier prm;
+  SearchOptions o = beam_options(4, 2);
+  o.max_rounds = 2;
+  o.step_delimiter = "";
+  o.step_end = after_bang;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  ASSERT_EQ(r.solutions.size(), 4u);
+  for (const FakeRequestInfo& req : engine.requests_seen) {
+    EXPECT_TRUE(req.stop.empty());
+    EXPECT_EQ(req.stop_when, req.context == "Q:");  // the final round runs to the end
+  }
+  EXPECT_EQ(r.solutions[0].steps, (std::vector<std::string>{"b[0.6]!", "e[0.4]\n\n!", "f[0.9]"}));
+  EXPECT_EQ(r.solutions[0].step_scores, (std::vector<double>{0.6, 0.4, 0.9}));
+  EXPECT_EQ(r.solutions[2].steps.front(), "a\n\n[0.3]!");
+  for (const Solution& s : r.solutions) EXPECT_EQ(s.text.find("never"), std::string::npos);
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+
+  // Sampling to the end splits its completions the same way.
+  FakeEngine sampler([](const FakeRequestInfo&) { return FakeContinuation{"x!y\n\nz!\\boxed{1}", true}; });
+  SearchOptions m;
+  m.strategy = Strategy::kMajority;
+  m.n = 2;
+  m.step_end = after_bang;
+  const SearchResult votes = run_search(sampler, {}, problem(), m, boxed);
+  ASSERT_EQ(votes.solutions.size(), 2u);
+  EXPECT_EQ(votes.solutions[0].steps, (std::vector<std::string>{"x!", "y\n\nz!", "\\boxed{1}"}));
+  EXPECT_EQ(votes.chosen.answer, "1");
+}
+
+// A step_end that mimics the delimiter gives the delimiter's search: same samples, steps,
+// scores and tree, rollouts (lookahead) and the final round's split included.
+TEST(Search, StepEndMimickingTheDelimiterEqualsIt) {
+  auto run = [](bool by_predicate) {
+    FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+      const std::string score = "[" + std::to_string(static_cast<double>(r.seed % 1000) / 1000.0) + "]";
+      const int depth = steps_in(r.context);
+      if (r.stop.empty() && !r.stop_when) return {"to" + score + "\n\nend" + score, true};
+      return {std::to_string(depth) + score + "\n\nmore", true};
+    });
+    BracketVerifier prm;
+    SearchOptions o = beam_options(4, 2);
+    o.max_rounds = 3;
+    o.lookahead = 1;
+    if (by_predicate) {
+      o.step_end = [](std::string_view step) -> std::optional<size_t> {
+        const size_t at = step.find("\n\n");
+        if (at == std::string_view::npos) return std::nullopt;
+        return at;
+      };
+    }
+    const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+    EXPECT_EQ(engine.live_branches(), 0);
+    std::vector<std::vector<std::string>> steps;
+    std::vector<std::vector<double>> scores;
+    for (const Solution& s : r.solutions) {
+      steps.push_back(s.steps);
+      scores.push_back(s.step_scores);
+    }
+    std::vector<std::string> nodes;
+    for (const SearchNode& n : r.tree.nodes()) nodes.push_back(n.step);
+    return std::make_tuple(steps, scores, nodes, engine.requests_seen.size());
+  };
+  const auto by_delimiter = run(false);
+  EXPECT_EQ(std::get<0>(by_delimiter).size(), 4u);
+  EXPECT_EQ(std::get<0>(by_delimiter)[0].size(), 4u);  // three rounds, the last of two steps
+  EXPECT_EQ(run(true), by_delimiter);
+}
+
 TEST(Search, RefusesWhatItCannotDo) {
   FakeEngine engine(scripted({{"x"}}), /*max_branches=*/8);
   BracketVerifier prm;
@@ -457,6 +544,9 @@ TEST(Search, RefusesWhatItCannotDo) {
   o.strategy = Strategy::kBestOfN;
   o.n = 2;
   EXPECT_THROW(run_search(engine, {}, problem(), o, boxed), EngineError);  // best-of-N, no verifier
+  o = beam_options(4, 2);
+  o.step_delimiter = "";  // without step_end, nothing would end a step
+  EXPECT_THROW(run_search(engine, {&prm, nullptr}, problem(), o, boxed), EngineError);
   EXPECT_EQ(engine.live_branches(), 0);
 }
 
