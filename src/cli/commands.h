@@ -18,5 +18,6 @@ Command add_solve_command(CLI::App& app);
 Command add_grade_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
+Command add_story_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -4,9 +4,9 @@
 
 #include <functional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "verify/state_table.h"
 #include "verify/verifier.h"
 
 namespace ponder {
@@ -52,11 +52,9 @@ class CheckerStepVerifier final : public StepVerifier {
     std::string problem;
     std::vector<std::string> steps;
   };
-  const State& get(VerifierState id) const;
 
   Check check_;
-  std::unordered_map<VerifierState, State> states_;
-  VerifierState next_id_ = 0;
+  StateTable<State> states_;
   VerifierStats stats_;
 };
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "verify/story/coherence.h"
+#include "fake_embed.h"
 #include "test_engines.h"
 #include "test_paths.h"
 
@@ -20,18 +21,7 @@ GenreScorerOptions stories_judge() {
   return o;
 }
 
-// A fake embedding: letter counts of the text (enough for coherence to vary between stories).
-std::vector<std::vector<float>> letter_counts(const std::vector<std::string>& texts) {
-  std::vector<std::vector<float>> out;
-  for (const std::string& t : texts) {
-    std::vector<float> v(26, 0.0f);
-    for (char c : t) {
-      if (c >= 'a' && c <= 'z') v[static_cast<size_t>(c - 'a')] += 1.0f;
-    }
-    out.push_back(v);
-  }
-  return out;
-}
+using testing::letter_counts;
 
 const std::string kPrompt = "Once upon a time, there was a little girl named Lily.";
 const std::vector<std::string> kContinuations = {" She loved to play in the park with her dog.",
