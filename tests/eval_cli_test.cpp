@@ -126,6 +126,38 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   EXPECT_EQ(query(parts, kOutcomes), query(whole, kOutcomes));
 }
 
+// Ctrl-C: the search in progress finishes and is stored, the process exits with 130 and says how
+// to continue, and running the command again completes the work.
+TEST_F(EvalCli, InterruptFinishesTheCurrentSearchAndExitsWith130) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  const std::string db = (dir_ / "int.sqlite").string();
+  const std::string err = (dir_ / "int.err").string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + eval_command(db) + " 2>" + shell_quote(err)).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int64_t stored = 0;
+  for (int i = 0; i < 20000 && stored == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    stored = result_count(db);
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal, not stopped by it";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_NE(ponder::testing::read_text_file(err).find("Run the same command again to continue"), std::string::npos)
+      << ponder::testing::read_text_file(err);
+  EXPECT_LT(result_count(db), 3 * 2 * (4 * 3 + 1));
+  const auto resumed = run_command(eval_command(db));
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(result_count(db), 3 * 2 * (4 * 3 + 1));
+}
+
 TEST_F(EvalCli, ParallelSearchesStoreWhatOneAtATimeStores) {
   PONDER_REQUIRE_FILE(stories_model());
   PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
