@@ -58,6 +58,22 @@ int64_t result_count(const std::string& db) {
   return r.empty() ? 0 : std::stoll(r[0]);
 }
 
+// Runs `command` in the background, sends it `signal` once `db` holds a result, and returns its
+// wait status.
+int signal_after_first_result(const std::string& command, const std::string& db, int signal) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  for (int i = 0; i < 20000 && result_count(db) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, signal);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
 // Everything but timings: what each search produced and what each strategy answered.
 const char* kOutcomes =
     "SELECT problem_id, strategy, budget, seed, naive_answer, naive_correct, weighted_answer, weighted_correct, "
@@ -78,23 +94,11 @@ TEST_F(EvalCli, KilledPartWayAndRunAgainEndsWithTheResultsOfAnUninterruptedRun) 
   ASSERT_EQ(total, 3 * 2 * (4 * 3 + 1));  // problems x seeds x (strategies x budgets + DVTS at 4)
 
   const std::string parts = (dir_ / "parts.sqlite").string();
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + eval_command(parts) + " 2>/dev/null").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
   // Kill it once some results are stored, and well before all are.
-  int64_t at_kill = 0;
-  for (int i = 0; i < 20000 && at_kill == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    at_kill = result_count(parts);
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = signal_after_first_result(eval_command(parts) + " 2>/dev/null", parts, SIGKILL);
+  ASSERT_NE(status, -1) << "fork failed";
   ASSERT_TRUE(WIFSIGNALED(status)) << "the eval finished before it could be killed";
-  at_kill = result_count(parts);
+  const int64_t at_kill = result_count(parts);
   EXPECT_GT(at_kill, 0);
   EXPECT_LT(at_kill, total);
 
@@ -133,21 +137,8 @@ TEST_F(EvalCli, InterruptFinishesTheCurrentSearchAndExitsWith130) {
   PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
   const std::string db = (dir_ / "int.sqlite").string();
   const std::string err = (dir_ / "int.err").string();
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + eval_command(db) + " 2>" + shell_quote(err)).c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int64_t stored = 0;
-  for (int i = 0; i < 20000 && stored == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    stored = result_count(db);
-  }
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = signal_after_first_result(eval_command(db) + " 2>" + shell_quote(err), db, SIGINT);
+  ASSERT_NE(status, -1) << "fork failed";
   ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal, not stopped by it";
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_NE(ponder::testing::read_text_file(err).find("Run the same command again to continue"), std::string::npos)

@@ -15,6 +15,7 @@
 
 #include "engine/sampler.h"
 #include "engine/stop.h"
+#include "engine/timing.h"
 #include "llama.h"
 
 #ifndef PONDER_LLAMA_VERSION
@@ -30,12 +31,6 @@ const char* to_string(KvLayout layout) {
 }
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // llama.cpp logs through a global callback. We keep quiet unless asked, but keep the error lines
 // so that a failed load can say why.

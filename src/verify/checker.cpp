@@ -1,18 +1,10 @@
 #include "verify/checker.h"
 
-#include <chrono>
 #include <stdexcept>
 
+#include "engine/timing.h"
+
 namespace ponder {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-}  // namespace
 
 CheckerOutcomeVerifier::CheckerOutcomeVerifier(Check check) : check_(std::move(check)) {
   if (!check_) throw std::invalid_argument("checker verifier: no check function");

@@ -1,20 +1,15 @@
 #include "verify/confidence.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "engine/timing.h"
+
 namespace ponder {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 double lowest_group_confidence(const Candidate& c, size_t index, size_t window) {
   const auto where = [&] { return "candidate " + std::to_string(index) + ": "; };

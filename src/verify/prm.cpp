@@ -10,16 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/timing.h"
 #include "verify/placeholders.h"
 
 namespace ponder {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 constexpr std::string_view kProblem = "{problem}";
 constexpr std::string_view kStep = "{step}";

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/llama_engine.h"
+#include "forwarding_engine.h"
 #include "test_engines.h"
 #include "test_paths.h"
 
@@ -19,30 +20,13 @@ using ponder::testing::stories_model;
 std::unique_ptr<Engine> open(int branches = 16) { return testing::open_stories_engine(branches); }
 
 // Passes everything through to a real engine, counting the calls that run the model.
-class CountingEngine final : public Engine {
+class CountingEngine final : public testing::ForwardingEngine {
  public:
-  explicit CountingEngine(Engine& inner) : inner_(inner) {}
+  using ForwardingEngine::ForwardingEngine;
   int evaluate_calls = 0;
   int generate_calls = 0;
 
-  std::vector<Token> tokenize(std::string_view text, bool add_special, bool parse_special) const override {
-    return inner_.tokenize(text, add_special, parse_special);
-  }
-  std::string token_to_piece(Token token) const override { return inner_.token_to_piece(token); }
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                                  bool continue_final) const override {
-    return inner_.apply_chat_template(messages, add_generation_prompt, continue_final);
-  }
-  bool has_chat_template() const override { return inner_.has_chat_template(); }
-  Token eos_token() const override { return inner_.eos_token(); }
-  bool is_end_of_generation(Token token) const override { return inner_.is_end_of_generation(token); }
-  int32_t vocab_size() const override { return inner_.vocab_size(); }
-  BranchId new_branch(const std::vector<Token>& tokens) override { return inner_.new_branch(tokens); }
-  BranchId fork(BranchId parent) override { return inner_.fork(parent); }
-  void append(BranchId branch, const std::vector<Token>& tokens) override { inner_.append(branch, tokens); }
-  void free_branch(BranchId branch) override { inner_.free_branch(branch); }
-  const std::vector<Token>& branch_tokens(BranchId branch) const override { return inner_.branch_tokens(branch); }
-  int32_t free_slots() const override { return inner_.free_slots(); }
+  using ForwardingEngine::generate;
   std::vector<Completion> generate(const std::vector<GenerateRequest>& requests, const OnFinish& on_finish) override {
     ++generate_calls;
     return inner_.generate(requests, on_finish);
@@ -51,10 +35,6 @@ class CountingEngine final : public Engine {
     ++evaluate_calls;
     return inner_.evaluate(requests);
   }
-  EngineStats stats() const override { return inner_.stats(); }
-
- private:
-  Engine& inner_;
 };
 
 const std::string kFluent = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";

@@ -10,6 +10,7 @@
 
 #include "engine/llama_engine.h"
 #include "tasks/story/segment.h"
+#include "stories_judge.h"
 #include "test_engines.h"
 #include "test_paths.h"
 
@@ -20,13 +21,7 @@ using ponder::testing::stories_model;
 
 std::unique_ptr<Engine> open(int branches = 16) { return testing::open_stories_engine(branches); }
 
-GenreScorerOptions stories_options() {
-  GenreScorerOptions o;
-  o.question_template = "Once upon a time, there was a {genre} story. {sentence} Was it big or little? It was";
-  o.yes = "big";
-  o.no = "little";
-  return o;
-}
+const auto stories_options = testing::stories_genre_judge;
 
 const std::vector<std::string> kStories = {
     "Lily had a big red ball. She played with it in the park. Then it rained.",

@@ -6,20 +6,14 @@
 
 #include "verify/story/coherence.h"
 #include "fake_embed.h"
+#include "stories_judge.h"
 #include "test_engines.h"
 #include "test_paths.h"
 
 namespace ponder {
 namespace {
 
-// stories260K has no "yes": the judge's answers are words it knows (as in genre_test.cpp).
-GenreScorerOptions stories_judge() {
-  GenreScorerOptions o;
-  o.question_template = "Once upon a time, there was a {genre} story. {sentence} Was it big or little? It was";
-  o.yes = "big";
-  o.no = "little";
-  return o;
-}
+const auto stories_judge = testing::stories_genre_judge;
 
 using testing::letter_counts;
 

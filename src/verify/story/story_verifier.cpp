@@ -1,19 +1,11 @@
 #include "verify/story/story_verifier.h"
 
-#include <chrono>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "engine/timing.h"
+
 namespace ponder {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-}  // namespace
 
 StoryStepVerifier::StoryStepVerifier(StoryScorer& scorer, std::string genre)
     : scorer_(scorer), genre_(std::move(genre)) {}
