@@ -11,6 +11,7 @@
 // own and merges their work into the same decode steps.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +32,13 @@ using BranchId = int32_t;
 class EngineError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// Thrown by work that stopped because its cancel flag was set (StopParams::cancel,
+// SearchOptions::cancel): nothing failed, the caller no longer wanted the result.
+class Cancelled : public EngineError {
+ public:
+  using EngineError::EngineError;
 };
 
 struct SamplingParams {
@@ -56,9 +64,12 @@ struct StopParams {
   // and may run on another thread than generate()'s caller (BatchingEngine's worker, while the
   // caller runs its on_finish), so it must be safe to call concurrently with the caller's work.
   std::function<std::optional<size_t>(std::string_view text)> stop_when;
+  // When set and it reads true (another thread sets it: a client went away), the completion
+  // finishes with kCancelled before its next token; nothing is sampled after that.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
-enum class FinishReason { kStop, kLength, kEos, kContextFull };
+enum class FinishReason { kStop, kLength, kEos, kContextFull, kCancelled };
 const char* to_string(FinishReason reason);
 
 // Log-probabilities are those of the model's own distribution (softmax of the raw logits,

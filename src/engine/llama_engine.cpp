@@ -384,6 +384,12 @@ class LlamaCppEngine final : public LlamaEngine {
         const GenerateRequest& req = requests[a.request];
         BranchState& b = branches_[req.branch];
         Completion& c = out[a.request];
+        if (req.stop.cancel && req.stop.cancel->load(std::memory_order_relaxed)) {
+          a.done = true;
+          c.finish_reason = FinishReason::kCancelled;
+          finished.push_back(a.request);
+          continue;
+        }
         const float* logits = a.batch_index >= 0 ? llama_get_logits_ith(ctx_, a.batch_index)
                                                  : b.logits->data();
         StepInfo step = a.sampler.sample(logits, n_vocab_);
@@ -699,6 +705,7 @@ const char* to_string(FinishReason reason) {
     case FinishReason::kLength: return "length";
     case FinishReason::kEos: return "eos";
     case FinishReason::kContextFull: return "context_full";
+    case FinishReason::kCancelled: return "cancelled";
   }
   return "unknown";
 }

@@ -500,5 +500,40 @@ TEST(LlamaEngine, FullContextEndsBranchesInsteadOfFailing) {
   }
 }
 
+// A set cancel flag ends a completion before its next token: requests already cancelled sample
+// nothing, running ones stop at the step after the flag is set (here: from on_finish).
+TEST(LlamaEngine, CancelFlagEndsCompletions) {
+  PONDER_REQUIRE_FILE(ponder::testing::stories_model());
+  LlamaEngineOptions o;
+  o.model_path = ponder::testing::stories_model();
+  o.max_branches = 4;
+  o.n_ctx = 1024;
+  o.n_threads = 1;
+  auto engine = open_llama_engine(o);
+  const auto prompt = engine->tokenize("Once upon a time", true, false);
+  std::atomic<bool> cancel{true};
+  GenerateRequest r;
+  r.branch = engine->new_branch(prompt);
+  r.stop.max_tokens = 50;
+  r.stop.cancel = &cancel;
+  Completion c = engine->generate({r}).at(0);
+  EXPECT_EQ(c.finish_reason, FinishReason::kCancelled);
+  EXPECT_TRUE(c.tokens.empty());
+  EXPECT_EQ(std::string(to_string(c.finish_reason)), "cancelled");
+
+  cancel = false;
+  GenerateRequest short_one = r;
+  short_one.branch = engine->fork(r.branch);
+  short_one.stop.max_tokens = 3;
+  short_one.stop.cancel = nullptr;
+  const auto done = engine->generate({r, short_one}, [&](size_t, const Completion&) {
+    cancel = true;
+    return std::vector<GenerateRequest>{};
+  });
+  EXPECT_EQ(done.at(1).finish_reason, FinishReason::kLength);
+  EXPECT_EQ(done.at(0).finish_reason, FinishReason::kCancelled);
+  EXPECT_EQ(done.at(0).tokens.size(), 3u) << "stopped at the step after the flag was set";
+}
+
 }  // namespace
 }  // namespace ponder

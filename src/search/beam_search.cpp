@@ -31,6 +31,7 @@ SearchResult beam_search(SearchRun& run) {
         open.push_back(c);
       }
     }
+    run.report_progress(round, static_cast<int32_t>(run.solutions()));
     if (static_cast<int32_t>(run.solutions()) >= o.n || last || open.empty()) {
       for (const Slot& c : open) run.prune(c);
       break;

@@ -63,6 +63,7 @@ SearchResult round_by_round(SearchRun& run, std::vector<Subtree> subtrees) {
                                     candidates.begin() + static_cast<std::ptrdiff_t>((s + 1) * o.beam_width));
       if (judge(run, subtrees[s], last)) next.push_back(subtrees[s]);
     }
+    run.report_progress(round, static_cast<int32_t>(run.solutions()));
     subtrees = std::move(next);
   }
   return run.result(round);
@@ -93,6 +94,8 @@ SearchResult continuous(SearchRun& run, std::vector<Subtree> subtrees) {
     for (GenerateRequest& r : next_round(s)) first.push_back(std::move(r));
   }
   run.generator().generate(first, [&](size_t index, const Completion& c) -> std::vector<GenerateRequest> {
+    // Once cancelled, the running requests end at once; nothing more is scored or started.
+    if (c.finish_reason == FinishReason::kCancelled) return {};
     const auto [s, k] = owner.at(index);
     Subtree& t = subtrees[s];
     t.candidates[k] = run.add_result(t.candidates[k], c, t.round);
@@ -100,9 +103,12 @@ SearchResult continuous(SearchRun& run, std::vector<Subtree> subtrees) {
     const bool last = t.round == o.max_rounds - 1;
     ++t.round;
     rounds = std::max(rounds, t.round);
-    if (!judge(run, t, last)) return {};
+    const bool goes_on = judge(run, t, last);
+    run.report_progress(rounds, static_cast<int32_t>(run.solutions()));
+    if (!goes_on) return {};
     return next_round(s);
   });
+  run.check_cancelled();
   return run.result(rounds);
 }
 

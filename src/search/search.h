@@ -32,6 +32,15 @@ enum class Strategy {
 const char* to_string(Strategy strategy);
 std::optional<Strategy> parse_strategy(const std::string& name);
 
+// How far a running search is, for progress displays (SearchOptions::on_progress).
+struct SearchProgress {
+  int32_t rounds = 0;              // step rounds begun (1 for sampled strategies)
+  int32_t finished = 0;            // solutions finished so far (sampled: completions done)
+  int32_t target = 0;              // solutions the search aims for (N)
+  int64_t completion_tokens = 0;   // generator tokens sampled so far
+  double seconds = 0.0;            // since the search began
+};
+
 // Defaults are those of the Hugging Face study.
 struct SearchOptions {
   Strategy strategy = Strategy::kBeam;
@@ -57,6 +66,13 @@ struct SearchOptions {
   // verifiers such as DeepConf's lowest group confidence); 0: none.
   int32_t top_logprobs = 0;
   uint64_t seed = 0;
+  // When set and it becomes true (another thread sets it: the client that asked went away),
+  // the search stops within a token of every running branch, frees its branches and verifier
+  // states, and run_search throws Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+  // Called on the search's thread after each round (beam search, DVTS: after each subtree's
+  // round) and as sampled solutions finish; not once cancelled. Must not throw.
+  std::function<void(const SearchProgress&)> on_progress;
 };
 
 struct Solution {
@@ -113,7 +129,7 @@ bool is_step_wise(Strategy strategy);
 // N/M subtrees of M; twice that with lookahead).
 int32_t branches_needed(const SearchOptions& options);
 
-// Runs one search. Throws EngineError when the strategy lacks the verifier it needs, when the
+// Runs one search. Throws Cancelled when options.cancel was set; EngineError when the strategy lacks the verifier it needs, when the
 // options are out of range, or when the engine cannot hold the branches the search needs
 // (beam search and DVTS: N live branches, twice that with lookahead).
 SearchResult run_search(Engine& generator, const Verifiers& verifiers, const SearchProblem& problem,

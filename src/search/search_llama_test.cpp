@@ -132,5 +132,43 @@ TEST(SearchOnLlama, PrmScoresDuringSearchEqualScoresFromScratch) {
   EXPECT_EQ(prm_engine->free_slots(), 9);
 }
 
+// Progress arrives after each round with growing counts; setting the cancel flag from it stops
+// the search at once: run_search throws Cancelled and every branch goes back to the engine.
+TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 8, 4096);
+  const int32_t free_before = engine->free_slots();
+  CheckerStepVerifier checker([](const std::string&, const std::vector<std::string>& steps) {
+    return static_cast<double>(steps.back().size() % 5) / 5.0;
+  });
+  for (Strategy strategy : {Strategy::kBeam, Strategy::kDvts, Strategy::kBestOfN}) {
+    SCOPED_TRACE(to_string(strategy));
+    SearchOptions o = options(strategy, 8, 4, 200);
+    std::vector<SearchProgress> seen;
+    o.on_progress = [&](const SearchProgress& p) { seen.push_back(p); };
+    const SearchResult full = run_search(*engine, {&checker, nullptr}, story_problem(*engine), o, nullptr);
+    ASSERT_GE(seen.size(), 2u);
+    for (size_t i = 1; i < seen.size(); ++i) {
+      EXPECT_GE(seen[i].completion_tokens, seen[i - 1].completion_tokens);
+      EXPECT_GE(seen[i].finished, seen[i - 1].finished);
+      EXPECT_GE(seen[i].rounds, seen[i - 1].rounds);
+    }
+    EXPECT_EQ(seen.back().target, 8);
+    EXPECT_EQ(seen.back().finished, static_cast<int32_t>(full.solutions.size()));
+    EXPECT_LE(seen.back().completion_tokens, full.usage.completion_tokens);
+
+    std::atomic<bool> cancel{false};
+    int32_t reports = 0;
+    o.cancel = &cancel;
+    o.on_progress = [&](const SearchProgress&) {
+      ++reports;
+      cancel = true;
+    };
+    EXPECT_THROW(run_search(*engine, {&checker, nullptr}, story_problem(*engine), o, nullptr), Cancelled);
+    EXPECT_EQ(reports, 1) << "nothing more is reported once cancelled";
+    EXPECT_EQ(engine->free_slots(), free_before);
+  }
+}
+
 }  // namespace
 }  // namespace ponder

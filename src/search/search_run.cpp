@@ -83,8 +83,25 @@ GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end, std::optio
   // is reproducible from options().seed.
   r.sampling.seed = sample_key ? seed_for(*sample_key, true) : seed_for(samples_++, false);
   r.stop.max_tokens = std::max(0, options_.max_tokens - tree_.node(slot.node).total_tokens);
+  r.stop.cancel = options_.cancel;
   if (!to_end) stop_at_step_end(r.stop);
   return r;
+}
+
+void SearchRun::check_cancelled() const {
+  if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) throw Cancelled("search cancelled");
+}
+
+void SearchRun::report_progress(int32_t rounds, int32_t finished) {
+  if (!options_.on_progress) return;
+  if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) return;
+  SearchProgress p;
+  p.rounds = rounds;
+  p.finished = finished;
+  p.target = options_.n;
+  p.completion_tokens = gen_.stats().generated_tokens - gen_start_.generated_tokens;
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  options_.on_progress(p);
 }
 
 void SearchRun::stop_at_step_end(StopParams& stop) const {
@@ -109,7 +126,17 @@ Slot SearchRun::add_result(const Slot& slot, const Completion& c, int32_t round)
 std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round) {
   std::vector<GenerateRequest> requests;
   for (const Slot& s : slots) requests.push_back(request_for(s, to_end));
-  const std::vector<Completion> done = gen_.generate(requests);
+  // Whole solutions finish one by one: report each (a step round is reported by its strategy).
+  int32_t done_so_far = 0;
+  Engine::OnFinish on_finish;
+  if (to_end && options_.on_progress) {
+    on_finish = [&](size_t, const Completion&) {
+      report_progress(round + 1, ++done_so_far);
+      return std::vector<GenerateRequest>{};
+    };
+  }
+  const std::vector<Completion> done = gen_.generate(requests, on_finish);
+  check_cancelled();
   std::vector<Slot> out;
   for (size_t i = 0; i < slots.size(); ++i) out.push_back(add_result(slots[i], done[i], round));
   return out;
@@ -160,6 +187,7 @@ NodeId SearchRun::add_steps(NodeId parent, const Completion& c, int32_t round, i
 }
 
 void SearchRun::score(const std::vector<Slot>& slots) {
+  check_cancelled();
   if (!verifiers_.step) return;
   std::vector<StepVerifier::Extension> extensions;
   std::vector<std::vector<NodeId>> scored;  // per extension: the nodes its steps belong to
@@ -221,12 +249,14 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
       g.branch = r.branch;
       g.sampling.temperature = 0.0f;  // greedy: the rollout estimates where the step leads
       g.stop.max_tokens = std::max(0, options_.max_tokens - r.tokens);
+      g.stop.cancel = options_.cancel;
       stop_at_step_end(g.stop);
       requests.push_back(std::move(g));
       running.push_back(&r);
     }
     if (requests.empty()) break;
     std::vector<Completion> done = gen_.generate(requests);
+    check_cancelled();
     for (size_t i = 0; i < running.size(); ++i) {
       Completion& c = done[i];
       if (c.finish_reason == FinishReason::kEos && !c.tokens.empty()) c.tokens.pop_back();

@@ -63,6 +63,11 @@ class SearchRun {
   // node's selection score becomes the aggregate of its path's and the rollout's step scores.
   void lookahead(const std::vector<Slot>& slots);
 
+  // Throws Cancelled once options().cancel is set.
+  void check_cancelled() const;
+  // Tells options().on_progress (if any) how far the search is after `rounds` rounds.
+  void report_progress(int32_t rounds, int32_t finished);
+
   bool finished(const Slot& slot) const { return tree_.node(slot.node).finish.has_value(); }
   double selection_score(const Slot& slot) const;
 
