@@ -121,6 +121,21 @@ TEST(StoryCli, RefusesInjectionAndEmptyPromptsBeforeLoadingAnything) {
   EXPECT_EQ(empty.err.find("nonexistent"), std::string::npos) << empty.err;
 }
 
+// The guard's threshold is the user's to set: an opening that mentions a password scores low
+// (one weak rule), so it passes at the default threshold and is refused at a stricter one.
+TEST(StoryCli, GuardThresholdIsConfigurable) {
+  const std::string args = " story --model /nonexistent.gguf --genre adventure ";
+  const std::string opening = "The old wizard whispered the password, and the door opened.";
+  const Result strict = run(quote(build_file("ponder")) + args + "--guard-threshold 0.2 " + quote(opening));
+  expect_refused(strict);
+  EXPECT_NE(strict.err.find("password"), std::string::npos) << strict.err;
+  // At the default it gets past the guard to the model, which does not exist.
+  const Result lenient = run(quote(build_file("ponder")) + args + quote(opening));
+  EXPECT_NE(lenient.code, 0);
+  EXPECT_EQ(lenient.err.find("refused"), std::string::npos) << lenient.err;
+  EXPECT_NE(lenient.err.find("nonexistent"), std::string::npos) << lenient.err;
+}
+
 TEST(StoryCli, RejectsBadWeights) {
   PONDER_REQUIRE_FILE(stories_model());
   expect_refused(run(story_command(kOpening, "--weights 1,2")));

@@ -35,6 +35,7 @@ struct StoryOptions {
   int32_t max_tokens = 256;
   std::optional<uint64_t> seed;
   std::string weights = "0.4,0.3,0.3";
+  double guard_threshold = 0.5;
   bool json = false;
 };
 
@@ -75,6 +76,7 @@ int run_story(const StoryOptions& o) {
   request.max_tokens = o.max_tokens;
   request.seed = o.seed ? *o.seed : std::random_device{}();
   request.weights = parse_weights(o.weights);
+  request.guard.threshold = o.guard_threshold;
   // Checked (the guard first) before any model loads.
   story::check_story_request(request);
 
@@ -137,6 +139,10 @@ Command add_story_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed,-s", o->seed, "random seed (default: random; printed with --json)");
   cmd->add_option("--weights", o->weights, "weights of coherence,fluency,genre in the total")->capture_default_str();
+  cmd->add_option("--guard-threshold", o->guard_threshold,
+                  "refuse openings whose injection score is at least this (lower: stricter)")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "print one JSON object: stories with scores, diversity, usage");
   add_engine_flags(cmd, o->models.engine);
   return {cmd, [o] { return run_story(*o); }};

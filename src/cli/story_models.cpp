@@ -26,9 +26,10 @@ std::unique_ptr<OpenStoryModels> open_story_models(const StoryModelFlags& flags,
   vocab.reset();
   out->generator_ = open_sized(flags.model, engine, prompt_tokens, branches, max_tokens);
 
-  // Fluency reads every new prefix of a round at once: a context branch and a fork per text
+  // Fluency is read incrementally: a branch per live verifier state (at most one per generator
+  // branch, their parents and the root), and a new one per candidate while a round is scored
   // (re-tokenized text may run a little longer than the generator's tokens).
-  out->fluency_engine_ = open_sized(flags.model, engine, opening_tokens, branches + 1, max_tokens + 32);
+  out->fluency_engine_ = open_sized(flags.model, engine, opening_tokens, 2 * branches + 2, max_tokens + 32);
   out->fluency_ = std::make_unique<FluencyScorer>(*out->fluency_engine_);
 
   LlamaEmbedderOptions eo;

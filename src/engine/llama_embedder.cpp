@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/llama_engine.h"
+#include "engine/model_cache.h"
 
 namespace ponder {
 namespace {
@@ -45,6 +46,7 @@ struct LlamaEmbedder::Impl {
   // llama.cpp's backend and log routing once for the process (shared with any LlamaEngine), and
   // tokenizes.
   std::unique_ptr<LlamaEngine> tokenizer;
+  std::shared_ptr<llama_model> model_holder;  // shared with engines of the same file
   llama_model* model = nullptr;
   llama_context* ctx = nullptr;
   llama_batch batch{};
@@ -57,7 +59,6 @@ struct LlamaEmbedder::Impl {
       llama_batch_free(batch);
       llama_free(ctx);
     }
-    if (model) llama_model_free(model);
   }
 };
 
@@ -76,9 +77,8 @@ LlamaEmbedder::LlamaEmbedder(const LlamaEmbedderOptions& options) : impl_(std::m
   vocab_options.verbose = options.verbose;
   s.tokenizer = open_llama_engine(vocab_options);
 
-  llama_model_params mparams = llama_model_default_params();
-  mparams.n_gpu_layers = options.n_gpu_layers;
-  s.model = llama_model_load_from_file(options.model_path.c_str(), mparams);
+  s.model_holder = load_shared_model(options.model_path, options.n_gpu_layers, /*vocab_only=*/false);
+  s.model = s.model_holder.get();
   if (!s.model) throw EngineError("cannot load model " + options.model_path);
 
   const int pooling = model_pooling_type(s.model);

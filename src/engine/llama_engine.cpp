@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "engine/model_cache.h"
 #include "engine/sampler.h"
 #include "engine/stop.h"
 #include "engine/timing.h"
@@ -132,10 +133,8 @@ class LlamaCppEngine final : public LlamaEngine {
     // One generation step decodes a token of every live branch in a single call.
     if (options.n_batch < options.max_branches) throw EngineError("n_batch must be at least max_branches");
 
-    llama_model_params mparams = llama_model_default_params();
-    mparams.n_gpu_layers = options.n_gpu_layers;
-    mparams.vocab_only = options.vocab_only;
-    model_ = llama_model_load_from_file(options.model_path.c_str(), mparams);
+    model_holder_ = load_shared_model(options.model_path, options.n_gpu_layers, options.vocab_only);
+    model_ = model_holder_.get();
     if (!model_) {
       std::string why = last_llama_error();
       throw EngineError("cannot load model " + options.model_path +
@@ -177,7 +176,6 @@ class LlamaCppEngine final : public LlamaEngine {
     ctx_ = llama_init_from_model(model_, cparams);
     if (!ctx_) {
       std::string why = last_llama_error();
-      llama_model_free(model_);
       throw EngineError("cannot create llama.cpp context" + (why.empty() ? std::string() : ": " + why));
     }
     mem_ = llama_get_memory(ctx_);
@@ -193,7 +191,6 @@ class LlamaCppEngine final : public LlamaEngine {
       llama_batch_free(batch_);
       llama_free(ctx_);
     }
-    llama_model_free(model_);
   }
 
   // --- text ---------------------------------------------------------------------------------
@@ -684,6 +681,7 @@ class LlamaCppEngine final : public LlamaEngine {
   }
 
   LlamaEngineOptions options_;
+  std::shared_ptr<llama_model> model_holder_;  // shared with other engines of the same file
   llama_model* model_ = nullptr;
   const llama_vocab* vocab_ = nullptr;
   llama_context* ctx_ = nullptr;

@@ -29,6 +29,8 @@ class StateTable {
     return it->second;
   }
 
+  State& get(VerifierState id) { return const_cast<State&>(static_cast<const StateTable&>(*this).get(id)); }
+
   void release(VerifierState id) {
     get(id);
     states_.erase(id);
@@ -69,6 +71,11 @@ class StateTable {
   }
 
   size_t size() const { return states_.size(); }
+
+  template <class F>
+  void for_each(F f) {
+    for (auto& [id, state] : states_) f(state);
+  }
 
  private:
   std::unordered_map<VerifierState, State> states_;

@@ -50,7 +50,10 @@ json scores_json(const StoryScores& s) {
 
 void check_story_request(const StoryRequest& r) {
   // The guard comes first: a refused prompt is refused whatever else is wrong.
-  const GuardVerdict verdict = check_story_prompt(r.opening);
+  if (!(r.guard.threshold > 0.0 && r.guard.threshold <= 1.0)) {
+    throw EngineError("the guard threshold must be in (0, 1]");
+  }
+  const GuardVerdict verdict = check_story_prompt(r.opening, r.guard);
   if (!verdict.allowed) throw StoryRefused("the story prompt was refused: " + verdict.reason);
   if (blank(r.genre)) throw EngineError("the genre is empty");
   if (r.strategy != Strategy::kDvts && r.strategy != Strategy::kBeam && r.strategy != Strategy::kBestOfN) {
@@ -58,8 +61,9 @@ void check_story_request(const StoryRequest& r) {
   }
   if (r.stories < 1 || r.stories > 64) throw EngineError("stories must be between 1 and 64");
   if (r.beam_width < 1 || r.beam_width > 64) throw EngineError("beam width must be between 1 and 64");
-  if (r.stories * r.beam_width > kMaxBranches) {
-    throw EngineError("stories x beam width must be at most " + std::to_string(kMaxBranches));
+  // The fluency scorer holds a branch per live state and per new candidate: twice the search's.
+  if (2 * r.stories * r.beam_width + 2 > kMaxBranches) {
+    throw EngineError("stories x beam width must be at most " + std::to_string((kMaxBranches - 2) / 2));
   }
   if (r.steps < 1 || r.steps > 1000) throw EngineError("steps must be between 1 and 1000");
   if (!(r.temperature >= 0.0f && r.temperature <= 10.0f)) throw EngineError("temperature must be between 0 and 10");
@@ -105,7 +109,9 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
 
   const FluencyStats fluency_before = models.fluency->stats();
   const int64_t genre_before = models.genre ? models.genre->stats().tokens_evaluated : 0;
-  StoryScorer scorer(*models.fluency, models.embed, models.genre, request.weights);
+  // Every round scores whole stories: their earlier sentences are embedded once per request.
+  const EmbedFunction embed = memoized(models.embed);
+  StoryScorer scorer(*models.fluency, embed, models.genre, request.weights);
   StoryStepVerifier verifier(scorer, request.genre);
   const std::vector<Token> prompt = story_prompt(*models.generator, request.opening, request.genre);
   const SearchResult r =
@@ -120,11 +126,13 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
     out.stories.push_back({continuations[i], scores[i], chosen[i]->tokens, chosen[i]->finish});
   }
   // Diversity of what the stories add: the shared opening would only make them look alike.
-  out.diversity = diversity(continuations, models.embed);
+  out.diversity = diversity(continuations, embed);
   out.usage = r.usage;
   const FluencyStats fluency_after = models.fluency->stats();
   out.fluency_tokens = (fluency_after.context_tokens + fluency_after.evaluated_tokens) -
                        (fluency_before.context_tokens + fluency_before.evaluated_tokens);
+  out.fluency_texts = fluency_after.texts - fluency_before.texts;
+  out.fluency_passes = fluency_after.evaluate_calls - fluency_before.evaluate_calls;
   out.scorer_calls = verifier.stats().calls;
   if (models.genre) out.genre_tokens = models.genre->stats().tokens_evaluated - genre_before;
   return out;
@@ -142,6 +150,8 @@ json story_json(const StoryRequest& request, const StoryResult& result, bool gen
   json usage = {{"prompt_tokens", result.usage.prompt_tokens},
                 {"completion_tokens", result.usage.completion_tokens},
                 {"fluency_tokens", result.fluency_tokens},
+                {"fluency_texts", result.fluency_texts},
+                {"fluency_passes", result.fluency_passes},
                 {"scorer_calls", result.scorer_calls},
                 {"rounds", result.usage.rounds},
                 {"seconds", result.usage.seconds},

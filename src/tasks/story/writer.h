@@ -27,6 +27,7 @@
 #include "verify/story/embedding.h"
 #include "verify/story/fluency.h"
 #include "verify/story/genre.h"
+#include "verify/story/guard.h"
 #include "verify/story/story_score.h"
 
 namespace ponder::story {
@@ -44,6 +45,9 @@ struct StoryRequest {
   int32_t max_tokens = 256;              // per continuation
   uint64_t seed = 0;
   StoryWeights weights;                  // coherence 0.4, fluency 0.3, genre 0.3
+  // The prompt guard's settings (threshold 0.5). Set by whoever runs the writer, never by
+  // the user the guard protects against (the server takes it from its own flags).
+  GuardOptions guard;
 };
 
 // Thrown when the prompt guard refuses a story opening (empty, not a story, or instructions
@@ -73,6 +77,8 @@ struct StoryResult {
   DiversityStats diversity;           // of the continuations (the shared opening left out)
   SearchUsage usage;
   int64_t fluency_tokens = 0;         // tokens the fluency model computed for this request
+  int64_t fluency_texts = 0;          // candidate texts it scored
+  int64_t fluency_passes = 0;         // its evaluate() calls: forward passes over many texts each
   int64_t scorer_calls = 0;           // batched scoring calls of the search
   std::optional<int64_t> genre_tokens;  // tokens the judge computed (none without a judge)
 };

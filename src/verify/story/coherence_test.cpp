@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/llama_embedder.h"
+#include "fake_embed.h"
 #include "test_paths.h"
 
 namespace ponder {
@@ -86,6 +87,23 @@ TEST(CoherenceTest, EndToEndOnStoriesModel) {
     EXPECT_DOUBLE_EQ(first[i], second[i]);
   }
   EXPECT_DOUBLE_EQ(first[2], 1.0);
+}
+
+// The memo embeds each distinct text once across calls, and gives the same vectors back.
+TEST(CoherenceTest, MemoizedEmbedEmbedsEachTextOnce) {
+  std::vector<std::string> embedded;
+  const EmbedFunction counting = [&](const std::vector<std::string>& texts) {
+    embedded.insert(embedded.end(), texts.begin(), texts.end());
+    return testing::letter_counts(texts);
+  };
+  const EmbedFunction embed = memoized(counting);
+  const auto first = embed({"a cat", "a dog", "a cat"});
+  EXPECT_EQ(embedded, (std::vector<std::string>{"a cat", "a dog"}));
+  const auto second = embed({"a dog", "a bird"});
+  EXPECT_EQ(embedded, (std::vector<std::string>{"a cat", "a dog", "a bird"}));
+  EXPECT_EQ(second[0], first[1]);
+  EXPECT_EQ(first[0], first[2]);
+  EXPECT_EQ(second[1], testing::letter_counts({"a bird"})[0]);
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace ponder {
 
@@ -32,6 +35,23 @@ std::vector<std::vector<float>> embed_checked(const EmbedFunction& embed, const 
                                 " vectors for " + std::to_string(texts.size()) + " texts");
   }
   return vectors;
+}
+
+EmbedFunction memoized(EmbedFunction embed) {
+  auto memo = std::make_shared<std::unordered_map<std::string, std::vector<float>>>();
+  return [embed = std::move(embed), memo](const std::vector<std::string>& texts) {
+    std::vector<std::string> missing;
+    std::unordered_set<std::string> asked;
+    for (const std::string& t : texts) {
+      if (!memo->contains(t) && asked.insert(t).second) missing.push_back(t);
+    }
+    const std::vector<std::vector<float>> vectors = embed_checked(embed, missing);
+    for (size_t i = 0; i < missing.size(); ++i) (*memo)[missing[i]] = vectors[i];
+    std::vector<std::vector<float>> out;
+    out.reserve(texts.size());
+    for (const std::string& t : texts) out.push_back(memo->at(t));
+    return out;
+  };
 }
 
 }  // namespace ponder

@@ -20,4 +20,10 @@ double cosine_similarity(const std::vector<float>& a, const std::vector<float>& 
 // a faulty embedder fails loudly instead of scoring the wrong texts.
 std::vector<std::vector<float>> embed_checked(const EmbedFunction& embed, const std::vector<std::string>& texts);
 
+// `embed` with a memo: a text embedded once is not embedded again by this function (or its
+// copies, which share the memo). A story search scores every candidate's whole story each
+// round, so without it each earlier sentence would be embedded again every round. Each call
+// embeds its texts not yet memoised in one call of `embed`, each distinct text once.
+EmbedFunction memoized(EmbedFunction embed);
+
 }  // namespace ponder

@@ -46,6 +46,8 @@ class BranchGuard {
     branches_.push_back(branch);
     return branch;
   }
+  // The branches are someone else's now: not freed.
+  void release_all() { branches_.clear(); }
 
  private:
   Engine& engine_;
@@ -128,6 +130,143 @@ std::vector<double> FluencyScorer::score(const std::string& context, const std::
     done += group;
   }
   return scores;
+}
+
+double FluencyPrefix::score() const { return scored > 0 ? std::exp(logprob_sum / static_cast<double>(scored)) : 0.0; }
+
+FluencyPrefix FluencyScorer::begin(const std::string& context) {
+  FluencyPrefix p;
+  p.tokens = engine_.tokenize(context, /*add_special=*/true, /*parse_special=*/false);
+  if (p.tokens.size() > 1) {
+    p.branch = engine_.new_branch(std::vector<Token>(p.tokens.begin(), p.tokens.end() - 1));
+    stats_.context_tokens += static_cast<int64_t>(p.tokens.size() - 1);
+  }
+  return p;
+}
+
+void FluencyScorer::release(FluencyPrefix& prefix) {
+  if (prefix.branch >= 0) engine_.free_branch(prefix.branch);
+  prefix.branch = -1;
+}
+
+std::vector<FluencyScorer::Extended> FluencyScorer::extend(const std::string& context,
+                                                           const std::vector<Extension>& extensions) {
+  ++stats_.calls;
+  std::vector<Extended> out(extensions.size());
+  const std::vector<Token> context_tokens = engine_.tokenize(context, /*add_special=*/true, /*parse_special=*/false);
+
+  // Per extension: where its reading starts (a fork of the parent, or the start of the text
+  // when the parent's tokens are not a prefix of the new ones), and what it appends.
+  struct Plan {
+    std::vector<std::vector<Token>> readings;  // per text: context + text
+    size_t first_scored = 0;                   // of the last reading
+    size_t start = 0;      // the reading's tokens[0..start) are held by the branch it continues
+    double sum = 0.0;      // carried over from the parent
+    int64_t scored = 0;
+    bool fork = false;     // continue a fork of the parent's branch (else a new branch)
+    std::vector<double> logprobs;  // of tokens[start..], once read
+  };
+  std::vector<Plan> plans(extensions.size());
+  for (size_t i = 0; i < extensions.size(); ++i) {
+    const Extension& e = extensions[i];
+    if (e.texts.empty()) throw EngineError("fluency: an extension without texts");
+    Plan& plan = plans[i];
+    for (const std::string& text : e.texts) {
+      plan.readings.push_back(engine_.tokenize(context + text, /*add_special=*/true, /*parse_special=*/false));
+      stats_.texts += 1;
+    }
+    const std::vector<Token>& last = plan.readings.back();
+    plan.first_scored = std::max<size_t>(common_prefix(last, context_tokens), 1);
+    const std::vector<Token>& held = e.parent->tokens;
+    const bool continues = e.parent->branch >= 0 && !held.empty() && held.size() <= last.size() &&
+                           held.size() >= plan.first_scored && common_prefix(held, last) == held.size();
+    if (continues) {
+      plan.fork = true;
+      plan.start = held.size();
+      plan.sum = e.parent->logprob_sum;
+      plan.scored = e.parent->scored;
+    } else {
+      plan.start = std::min(plan.first_scored, last.size());
+    }
+  }
+
+  // One branch per extension, then one evaluate() for every new token.
+  BranchGuard made(engine_);
+  std::vector<EvaluateRequest> requests;
+  std::vector<size_t> requested;  // extension of each request
+  for (size_t i = 0; i < extensions.size(); ++i) {
+    Plan& plan = plans[i];
+    const std::vector<Token>& last = plan.readings.back();
+    if (plan.fork) {
+      out[i].prefix.branch = made.hold(engine_.fork(extensions[i].parent->branch));
+    } else if (plan.start >= 1) {
+      out[i].prefix.branch =
+          made.hold(engine_.new_branch(std::vector<Token>(last.begin(), last.begin() + static_cast<ptrdiff_t>(plan.start - 1))));
+      stats_.context_tokens += static_cast<int64_t>(plan.start - 1);
+    }
+    if (last.size() <= plan.start) continue;  // nothing new to read
+    EvaluateRequest req;
+    req.branch = out[i].prefix.branch;
+    // Re-feed the last held token (its probe reads the first new token), then every new token
+    // but the last; the branch ends holding all but the last, ready for the next extension.
+    req.tokens.assign(last.begin() + static_cast<ptrdiff_t>(plan.start - 1), last.end() - 1);
+    for (size_t t = plan.start; t < last.size(); ++t) req.positions.push_back(static_cast<int32_t>(t - plan.start));
+    req.candidates.assign(last.begin() + static_cast<ptrdiff_t>(plan.start), last.end());
+    std::sort(req.candidates.begin(), req.candidates.end());
+    req.candidates.erase(std::unique(req.candidates.begin(), req.candidates.end()), req.candidates.end());
+    stats_.evaluated_tokens += static_cast<int64_t>(req.tokens.size());
+    requests.push_back(std::move(req));
+    requested.push_back(i);
+  }
+  if (!requests.empty()) {
+    const std::vector<EvaluateResult> results = engine_.evaluate(requests);
+    ++stats_.evaluate_calls;
+    for (size_t r = 0; r < requests.size(); ++r) {
+      Plan& plan = plans[requested[r]];
+      const std::vector<Token>& last = plan.readings.back();
+      std::unordered_map<Token, size_t> column;
+      for (size_t j = 0; j < requests[r].candidates.size(); ++j) column[requests[r].candidates[j]] = j;
+      for (size_t p = 0; p < requests[r].positions.size(); ++p) {
+        const Token actual = last[plan.start + p];
+        plan.logprobs.push_back(std::log(std::max<double>(results[r].probs[p][column.at(actual)], kMinProbability)));
+      }
+    }
+  }
+
+  // Scores: each text's mean over its own tokens. An earlier text whose tokens are not a prefix
+  // of the last one's (a merge across its end) is scored on its own, as score() would.
+  for (size_t i = 0; i < extensions.size(); ++i) {
+    Plan& plan = plans[i];
+    const std::vector<Token>& last = plan.readings.back();
+    for (size_t k = 0; k < plan.readings.size(); ++k) {
+      const std::vector<Token>& reading = plan.readings[k];
+      const size_t end = reading.size();
+      if (end <= plan.first_scored) {
+        out[i].scores.push_back(0.0);
+        continue;
+      }
+      if (end < plan.start || common_prefix(reading, last) != end) {
+        out[i].scores.push_back(score(context, {extensions[i].texts[k]}).at(0));
+        continue;
+      }
+      double sum = plan.sum;
+      int64_t n = plan.scored;
+      for (size_t t = plan.start; t < end; ++t) {
+        sum += plan.logprobs[t - plan.start];
+        ++n;
+      }
+      out[i].scores.push_back(n > 0 ? std::exp(sum / static_cast<double>(n)) : 0.0);
+    }
+    FluencyPrefix& prefix = out[i].prefix;
+    prefix.tokens = last;
+    prefix.logprob_sum = plan.sum;
+    prefix.scored = plan.scored;
+    for (double lp : plan.logprobs) prefix.logprob_sum += lp;
+    prefix.scored += static_cast<int64_t>(plan.logprobs.size());
+    stats_.scored_tokens += static_cast<int64_t>(plan.logprobs.size());
+  }
+  made.release_all();  // handed to the prefixes
+  return out;
 }
 
 }  // namespace ponder

@@ -20,6 +20,18 @@ struct FluencyStats {
   int64_t scored_tokens = 0;     // tokens whose probability entered a mean
 };
 
+// A text read so far by the fluency model, for incremental scoring (FluencyScorer::begin and
+// extend): extending it reads only the tokens added since, on a fork of its branch, which holds
+// the context and the text's tokens but the last (the next read starts by re-feeding that one).
+struct FluencyPrefix {
+  BranchId branch = -1;        // on the scorer's engine; -1: none (released, or nothing read)
+  std::vector<Token> tokens;   // context + text, tokenized together
+  double logprob_sum = 0.0;    // of the text's tokens
+  int64_t scored = 0;          // how many
+  // exp(mean log-probability), as FluencyScorer::score gives for the same text; 0 with none.
+  double score() const;
+};
+
 class FluencyScorer {
  public:
   // `engine` is the scorer model; it must outlive the scorer.
@@ -39,6 +51,30 @@ class FluencyScorer {
   // texts take one call per group that fits). Every branch it makes is freed, also on errors.
   // Throws EngineError from the engine (e.g. the context window is too small).
   std::vector<double> score(const std::string& context, const std::vector<std::string>& texts);
+
+  // Incremental scoring, for searches that grow texts a step at a time: what score() gives,
+  // with each token read once over a search rather than once per call.
+  //
+  // begin(): the context alone (its branch holds it). extend(): for each request, the texts
+  // `texts` (each a longer version of the previous, all continuing the parent's text) scored
+  // as score(context, {text}) would score them, and the prefix of the last one. A request reads
+  // only the tokens past its parent's, on a fork of the parent's branch; where the tokenizer
+  // merged across the old end (the parent's tokens are not a prefix of the new text's), it reads
+  // the text from the start of the context instead. All requests are read in one evaluate()
+  // call. A prefix holds one of the engine's branches until release(); extend() needs a free
+  // branch per request. Throws EngineError from the engine; on a throw no prefix has changed
+  // and every branch made by the call is freed.
+  struct Extension {
+    const FluencyPrefix* parent;     // from begin() or extend(), of the same context
+    std::vector<std::string> texts;  // whole texts after the context, each extending the last
+  };
+  struct Extended {
+    std::vector<double> scores;  // one per text
+    FluencyPrefix prefix;        // of the last text
+  };
+  FluencyPrefix begin(const std::string& context);
+  std::vector<Extended> extend(const std::string& context, const std::vector<Extension>& extensions);
+  void release(FluencyPrefix& prefix);
 
   FluencyStats stats() const { return stats_; }
 

@@ -161,5 +161,41 @@ TEST(Fluency, OneEvaluateCallPerScoreCall) {
   EXPECT_EQ(stats.evaluated_tokens, stats.scored_tokens);
 }
 
+// Incremental reading: a text grown step by step scores as a whole reading of it does, each
+// extension reads only its new tokens (plus the one re-fed token), and releasing the prefixes
+// gives every branch back.
+TEST(Fluency, ExtendingAPrefixReadsOnlyTheNewTokens) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(8);
+  const int32_t free_before = engine->free_slots();
+  FluencyScorer scorer(*engine);
+  const std::string context = "Once upon a time, there was a little girl named Lily.";
+  const std::string a = " She loved to play outside.";
+  const std::string b = " One day, she saw a big dog in the park.";
+  const std::string c = " The dog was very happy.";
+
+  FluencyPrefix root = scorer.begin(context);
+  auto first = scorer.extend(context, {{&root, {a}}, {&root, {a, a + b}}});
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(first[1].scores.size(), 2u);
+  FluencyScorer reference(*engine);
+  EXPECT_NEAR(first[0].scores[0], reference.score(context, {a})[0], 1e-5);
+  EXPECT_NEAR(first[1].scores[0], first[0].scores[0], 1e-5);
+  EXPECT_NEAR(first[1].scores[1], reference.score(context, {a + b})[0], 1e-5);
+  EXPECT_NEAR(first[1].prefix.score(), first[1].scores[1], 1e-12);
+
+  const int64_t evaluated = scorer.stats().evaluated_tokens;
+  auto second = scorer.extend(context, {{&first[1].prefix, {a + b + c}}});
+  const size_t new_tokens = engine->tokenize(context + a + b + c, true, false).size() -
+                            engine->tokenize(context + a + b, true, false).size();
+  EXPECT_EQ(scorer.stats().evaluated_tokens - evaluated, static_cast<int64_t>(new_tokens))
+      << "the new tokens, with the last old one re-fed and the last new one not fed";
+  EXPECT_NEAR(second[0].scores[0], reference.score(context, {a + b + c})[0], 1e-5);
+  EXPECT_EQ(scorer.stats().evaluate_calls, 2);
+
+  for (FluencyPrefix* p : {&root, &first[0].prefix, &first[1].prefix, &second[0].prefix}) scorer.release(*p);
+  EXPECT_EQ(engine->free_slots(), free_before);
+}
+
 }  // namespace
 }  // namespace ponder

@@ -19,9 +19,17 @@ StoryScorer::StoryScorer(FluencyScorer& fluency, EmbedFunction embed, GenreScore
 
 std::vector<StoryScores> StoryScorer::score(const std::string& prompt, const std::string& genre,
                                             const std::vector<std::string>& continuations) {
+  return score(prompt, genre, continuations, fluency_.score(prompt, continuations));
+}
+
+std::vector<StoryScores> StoryScorer::score(const std::string& prompt, const std::string& genre,
+                                            const std::vector<std::string>& continuations,
+                                            const std::vector<double>& fluency) {
+  if (fluency.size() != continuations.size()) {
+    throw std::invalid_argument("story scorer: one fluency score per continuation");
+  }
   std::vector<std::string> stories;
   for (const std::string& c : continuations) stories.push_back(prompt + c);
-  const std::vector<double> fluency = fluency_.score(prompt, continuations);
   const std::vector<double> coherence = coherence_scores(stories, embed_);
   std::vector<double> genre_scores;
   if (genre_) genre_scores = genre_->score(genre, stories);

@@ -39,6 +39,12 @@ class StoryScorer {
   // continuation is judged by how it follows on. Each scorer runs once for all continuations.
   std::vector<StoryScores> score(const std::string& prompt, const std::string& genre,
                                  const std::vector<std::string>& continuations);
+  // The same with the continuations' fluency already known (read incrementally by the caller
+  // on fluency(): FluencyScorer::extend), one per continuation.
+  std::vector<StoryScores> score(const std::string& prompt, const std::string& genre,
+                                 const std::vector<std::string>& continuations, const std::vector<double>& fluency);
+
+  FluencyScorer& fluency() { return fluency_; }
 
  private:
   FluencyScorer& fluency_;

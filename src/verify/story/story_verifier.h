@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "verify/story/fluency.h"
 #include "verify/story/story_score.h"
 #include "verify/state_table.h"
 #include "verify/verifier.h"
@@ -19,7 +20,11 @@ namespace ponder {
 // Scores each appended step with StoryScorer::score(opening, genre, {continuation up to and
 // including the step}).total. One extend() call makes one score() call for all its extensions'
 // new prefixes (one per distinct opening, when states of different openings are extended
-// together), so each scorer model runs once per search round.
+// together), so each scorer model runs once per search round. Fluency is read incrementally:
+// each state holds its text's FluencyPrefix (a branch of the fluency scorer's engine), and
+// extending it reads only the new step's tokens, so a search reads each token once for fluency
+// instead of re-reading every continuation each round. Each live state holds one branch of the
+// fluency engine, and an extend() call one more per extension until the parents are released.
 //
 // A state is an id for an (opening, continuation) pair held here. consume_parent hands the
 // parent's text to the extension (no copy) and the parent id becomes invalid. An unknown,
@@ -33,6 +38,9 @@ class StoryStepVerifier final : public StepVerifier {
  public:
   // `scorer` is used, not owned, and must outlive the verifier.
   StoryStepVerifier(StoryScorer& scorer, std::string genre);
+  ~StoryStepVerifier() override;  // releases the fluency branches of states still held
+  StoryStepVerifier(const StoryStepVerifier&) = delete;
+  StoryStepVerifier& operator=(const StoryStepVerifier&) = delete;
 
   VerifierState root(const std::string& opening) override;
   std::vector<Scored> extend(const std::vector<Extension>& extensions) override;
@@ -52,9 +60,12 @@ class StoryStepVerifier final : public StepVerifier {
   struct State {
     std::string opening;
     std::string continuation;  // the steps appended so far, concatenated
+    FluencyPrefix fluency;     // opening + continuation, read by the fluency scorer
   };
-  // Scores the continuations of one opening in one score() call and memoises the results.
-  std::vector<StoryScores> score_and_remember(const std::string& opening, const std::vector<std::string>& continuations);
+  // Scores the continuations of one opening in one score() call and memoises the results
+  // (with their fluency when known, else it is read too).
+  std::vector<StoryScores> score_and_remember(const std::string& opening, const std::vector<std::string>& continuations,
+                                              const std::vector<double>* fluency = nullptr);
 
   StoryScorer& scorer_;
   std::string genre_;

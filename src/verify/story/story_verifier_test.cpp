@@ -36,12 +36,15 @@ TEST(StoryStepVerifier, StepScoresAreTheScorerTotalsOfEachPrefix) {
   ASSERT_EQ(first[0].step_scores.size(), 2u);
   ASSERT_EQ(first[1].step_scores.size(), 1u);
 
+  // Fluency is read incrementally on forked branches: the same probabilities as a whole reading,
+  // up to float rounding across batch layouts (~1e-7).
+  constexpr double kTol = 1e-6;
   const auto expected = scorer.score(kOpening, "happy",
                                      {" She loved to play in the park.", " She loved to play in the park. She had a dog.",
                                       " One day, she found a big red ball."});
-  EXPECT_NEAR(first[0].step_scores[0], expected[0].total, 1e-9);
-  EXPECT_NEAR(first[0].step_scores[1], expected[1].total, 1e-9);
-  EXPECT_NEAR(first[1].step_scores[0], expected[2].total, 1e-9);
+  EXPECT_NEAR(first[0].step_scores[0], expected[0].total, kTol);
+  EXPECT_NEAR(first[0].step_scores[1], expected[1].total, kTol);
+  EXPECT_NEAR(first[1].step_scores[0], expected[2].total, kTol);
   for (const auto& s : first) {
     for (double v : s.step_scores) {
       EXPECT_GE(v, 0.0);
@@ -53,17 +56,17 @@ TEST(StoryStepVerifier, StepScoresAreTheScorerTotalsOfEachPrefix) {
   const auto second = verifier.extend({{first[1].state, {" It was very happy."}, true}});
   EXPECT_THROW(verifier.release(first[1].state), std::invalid_argument);
   const auto again = scorer.score(kOpening, "happy", {" One day, she found a big red ball. It was very happy."});
-  EXPECT_NEAR(second.at(0).step_scores.at(0), again[0].total, 1e-9);
+  EXPECT_NEAR(second.at(0).step_scores.at(0), again[0].total, kTol);
 
   // The final report reads the memo: no new scorer call for prefixes already scored.
   const int64_t calls = verifier.stats().calls;
   const auto report = verifier.score_stories(kOpening, {" She loved to play in the park. She had a dog.",
                                                         " One day, she found a big red ball. It was very happy."});
   EXPECT_EQ(verifier.stats().calls, calls);
-  EXPECT_NEAR(report[0].coherence, expected[1].coherence, 1e-9);
-  EXPECT_NEAR(report[0].fluency, expected[1].fluency, 1e-9);
+  EXPECT_NEAR(report[0].coherence, expected[1].coherence, kTol);
+  EXPECT_NEAR(report[0].fluency, expected[1].fluency, kTol);
   EXPECT_FALSE(report[0].genre);
-  EXPECT_NEAR(report[1].total, again[0].total, 1e-9);
+  EXPECT_NEAR(report[1].total, again[0].total, kTol);
   // ... and one call for those it has not seen.
   verifier.score_stories(kOpening, {" The end."});
   EXPECT_EQ(verifier.stats().calls, calls + 1);
