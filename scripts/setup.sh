@@ -13,7 +13,8 @@ cd "$root"
 # from NodeSource, for one, conflicts with Debian's npm package).
 libraries=(build-essential pkg-config ca-certificates
            nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
-           libsqlite3-dev gnuplot-nox libginac-dev libicu-dev)
+           libsqlite3-dev gnuplot-nox libginac-dev libicu-dev libcpp-httplib-dev
+           chromium)
 tools=(cmake:cmake git:git ccache:ccache openssl:openssl npm:npm python3:python3)
 missing=()
 for p in "${libraries[@]}"; do
@@ -43,5 +44,11 @@ export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE="${PONDER_BUILD_TYPE:-Release}" \
   -DPONDER_LLAMA_DIR="$llama_dir" -DPONDER_CUDA="${PONDER_CUDA:-AUTO}" >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake --build "$root/build" -j"$jobs" --target ponder ponder_tests llama-simple llama-batched-bench ponder-make-test-model
+cmake --build "$root/build" -j"$jobs" --target ponder ponder_tests llama-simple llama-batched-bench llama-server ponder-make-test-model
+# The clients the tests drive `ponder serve` with (the OpenAI client, playwright-core), pinned by
+# tests/node/package-lock.json; npm checks each package's integrity hash.
+if [ ! -d "$root/tests/node/node_modules" ] || [ "$root/tests/node/package-lock.json" -nt "$root/tests/node/node_modules" ]; then
+  (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$root/tests/node/node_modules"
+fi
 echo "built $root/build/ponder"

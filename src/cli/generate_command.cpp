@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
+#include "cli/remote_setup.h"
 
 namespace ponder::cli {
 namespace {
@@ -28,6 +30,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   bool json = false;
   EngineFlags engine;
+  RemoteFlags remote;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -38,7 +41,10 @@ double ms_since(Clock::time_point t0) {
 int run_generate(const GenerateOptions& o) {
   const auto t_start = Clock::now();
   // The prompt first, with only the vocabulary loaded: its exact length sizes the cache.
-  auto vocab = open_vocab(o.model, o.engine);
+  require_model_or_remote(o.model, o.remote);
+  // Remote: one engine does both (its text calls go to the server).
+  std::unique_ptr<Engine> vocab = o.model.empty() ? std::unique_ptr<Engine>(open_remote(o.remote.generator, o.remote))
+                                                  : open_vocab(o.model, o.engine);
   std::string text = o.prompt;
   if (o.chat) {
     std::vector<ChatMessage> messages;
@@ -47,11 +53,18 @@ int run_generate(const GenerateOptions& o) {
     text = vocab->apply_chat_template(messages, /*add_generation_prompt=*/true);
   }
   const std::vector<Token> prompt = vocab->tokenize(text, /*add_special=*/true, /*parse_special=*/true);
-  vocab.reset();
   if (prompt.empty()) throw EngineError("the prompt is empty after tokenization");
 
-  KvLayout layout;
-  auto engine = open_sized(o.model, o.engine, static_cast<int64_t>(prompt.size()), o.n, o.max_tokens, &layout);
+  std::optional<KvLayout> layout;  // in-process only
+  std::unique_ptr<Engine> engine;
+  if (o.model.empty()) {
+    engine = std::move(vocab);
+  } else {
+    vocab.reset();
+    KvLayout chosen;
+    engine = open_sized(o.model, o.engine, static_cast<int64_t>(prompt.size()), o.n, o.max_tokens, &chosen);
+    layout = chosen;
+  }
   const double load_ms = ms_since(t_start);
 
   const auto t_gen = Clock::now();
@@ -89,9 +102,9 @@ int run_generate(const GenerateOptions& o) {
 
   using nlohmann::json;
   json out;
-  out["model"] = o.model;
+  out["model"] = o.model.empty() ? endpoints_label(o.remote.generator) : o.model;
   out["seed"] = seed;
-  out["kv_layout"] = to_string(layout);
+  out["kv_layout"] = layout ? json(to_string(*layout)) : json(nullptr);
   out["completions"] = json::array();
   const bool detailed = o.sampling.top_logprobs > 0 || o.sampling.entropy;
   for (size_t i = 0; i < completions.size(); ++i) {
@@ -135,7 +148,8 @@ int run_generate(const GenerateOptions& o) {
 Command add_generate_command(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* cmd = app.add_subcommand("generate", "N completions of one prompt, decoded together");
-  cmd->add_option("--model,-m", o->model, "GGUF model file")->required();
+  CLI::Option* model = cmd->add_option("--model,-m", o->model, "GGUF model file (or --remote)");
+  add_remote_flags(cmd, o->remote, model);
   cmd->add_option("--prompt,-p", o->prompt, "prompt text")->required();
   cmd->add_flag("--chat", o->chat, "wrap the prompt as a user message in the model's chat template");
   cmd->add_option("--system", o->system, "system message (with --chat)");

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   commands.push_back(ponder::cli::add_eval_command(app));
   commands.push_back(ponder::cli::add_report_command(app));
   commands.push_back(ponder::cli::add_story_command(app));
+  commands.push_back(ponder::cli::add_serve_command(app));
 
   try {
     app.parse(argc, argv);

@@ -14,9 +14,11 @@
 
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
+#include "cli/remote_setup.h"
 #include "cli/search_flags.h"
 #include "cli/verifier_setup.h"
 #include "search/search.h"
+#include "search/search_json.h"
 #include "tasks/math/answer.h"
 #include "tasks/math/prompt.h"
 
@@ -37,12 +39,6 @@ struct SolveOptions {
   std::string trace;
   EngineFlags engine;
 };
-
-json selection_json(const Selection& s) {
-  json j = {{"solution", s.solution}, {"value", s.value}};
-  j["answer"] = s.answer ? json(*s.answer) : json(nullptr);
-  return j;
-}
 
 json tree_json(const SearchTree& tree) {
   json nodes = json::array();
@@ -87,22 +83,28 @@ int run_solve(SolveOptions o) {
   // cache measured faster for both the generator and the PRM (BENCHMARKS.md, "Search").
   if (o.engine.kv == "auto") o.engine.kv = "unified";
 
-  auto vocab = open_vocab(o.model, o.engine);
-  const std::vector<Token> prompt = math_prompt(*vocab, o.problem, o.flags.system);
-  vocab.reset();
-  KvLayout layout;
-  auto generator = open_sized(o.model, o.engine, static_cast<int64_t>(prompt.size()), branches,
-                              o.flags.search.max_tokens, &layout);
+  require_model_or_remote(o.model, o.verifiers.remote);
+  std::unique_ptr<Engine> generator;
+  std::vector<Token> prompt;
+  std::optional<KvLayout> layout;  // in-process only
+  if (o.model.empty()) {
+    generator = open_remote(o.verifiers.remote.generator, o.verifiers.remote);
+    prompt = math_prompt(*generator, o.problem, o.flags.system);
+  } else {
+    auto vocab = open_vocab(o.model, o.engine);
+    prompt = math_prompt(*vocab, o.problem, o.flags.system);
+    vocab.reset();
+    KvLayout chosen_layout;
+    generator = open_sized(o.model, o.engine, static_cast<int64_t>(prompt.size()), branches,
+                           o.flags.search.max_tokens, &chosen_layout);
+    layout = chosen_layout;
+  }
 
   const OpenVerifiers verifiers =
       open_verifiers(o.verifiers, o.engine, {o.problem}, branches, step_wise, o.flags.search);
 
   const SearchResult r = run_search(*generator, verifiers.view(), {o.problem, prompt}, o.flags.search,
-                                    [&](const std::string& text) -> std::optional<std::string> {
-                                      const auto a = extract_answer(text, extract);
-                                      if (!a) return std::nullopt;
-                                      return normalize_answer(*a);
-                                    });
+                                    [&](const std::string& text) { return voting_answer(text, extract); });
   Selection chosen = r.chosen;
   if (o.select == "naive") chosen = r.naive;
   if (o.select == "majority") chosen = r.majority;
@@ -124,37 +126,15 @@ int run_solve(SolveOptions o) {
   }
 
   json out;
-  out["model"] = o.model;
+  out["model"] = o.model.empty() ? endpoints_label(o.verifiers.remote.generator) : o.model;
   out["strategy"] = to_string(*strategy);
   out["seed"] = o.flags.search.seed;
-  out["kv_layout"] = to_string(layout);
+  out["kv_layout"] = layout ? json(to_string(*layout)) : json(nullptr);
   out["answer"] = chosen.answer ? json(*chosen.answer) : json(nullptr);
   out["solution"] = chosen.solution >= 0 ? json(r.solutions[chosen.solution].text) : json(nullptr);
-  out["selections"] = {{"chosen", selection_json(chosen)},
-                       {"naive", selection_json(r.naive)},
-                       {"majority", selection_json(r.majority)},
-                       {"weighted", selection_json(r.weighted)}};
-  json solutions = json::array();
-  for (const Solution& s : r.solutions) {
-    json steps = json::array();
-    for (size_t i = 0; i < s.steps.size(); ++i) {
-      json step = {{"text", s.steps[i]}};
-      if (i < s.step_scores.size()) step["score"] = s.step_scores[i];
-      steps.push_back(std::move(step));
-    }
-    json js = {{"node", s.node},   {"text", s.text},     {"steps", steps},
-               {"score", s.score}, {"tokens", s.tokens}, {"finish_reason", to_string(s.finish)}};
-    js["answer"] = s.answer ? json(*s.answer) : json(nullptr);
-    solutions.push_back(std::move(js));
-  }
-  out["solutions"] = std::move(solutions);
-  out["usage"] = {{"prompt_tokens", r.usage.prompt_tokens},
-                  {"completion_tokens", r.usage.completion_tokens},
-                  {"verifier_tokens", r.usage.verifier_tokens},
-                  {"verifier_tokens_if_rescored", r.usage.verifier_tokens_if_rescored},
-                  {"rounds", r.usage.rounds},
-                  {"seconds", r.usage.seconds},
-                  {"verifier_seconds", r.usage.verifier_seconds}};
+  out["selections"] = selections_json(r, chosen);
+  out["solutions"] = solutions_json(r.solutions);
+  out["usage"] = usage_json(r.usage);
   fmt::print("{}\n", out.dump(-1, ' ', false, json::error_handler_t::replace));
   std::fflush(stdout);
   return 0;
@@ -166,7 +146,8 @@ Command add_solve_command(CLI::App& app) {
   auto o = std::make_shared<SolveOptions>();
   CLI::App* cmd = app.add_subcommand("solve", "solve one problem with a test-time compute strategy");
   cmd->add_option("problem", o->problem, "the problem text ('-': read it from standard input)")->required();
-  cmd->add_option("--model,-m", o->model, "generator GGUF model")->required();
+  CLI::Option* model = cmd->add_option("--model,-m", o->model, "generator GGUF model (or --remote)");
+  add_remote_flags(cmd, o->verifiers.remote, model, &o->verifiers.prm_remote);
   add_verifier_flags(cmd, o->verifiers);
   cmd->add_option("--strategy", o->strategy, "majority, best-of-n, weighted-best-of-n, beam or dvts")
       ->check(CLI::IsMember({"majority", "best-of-n", "weighted-best-of-n", "beam", "dvts"}))

@@ -1,6 +1,7 @@
 #include "cli/verifier_setup.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "verify/confidence.h"
 #include "verify/judge.h"
@@ -30,25 +31,39 @@ void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags) {
 }
 
 void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& strategies) {
-  if (!f.prm.empty() && !f.judge.empty()) throw EngineError("give --prm or --judge, not both");
+  const bool remote_prm = !split_endpoints(f.prm_remote).empty();
+  if (!f.prm.empty() && remote_prm) throw EngineError("give --prm or --prm-remote, not both");
+  const bool prm = !f.prm.empty() || remote_prm;
+  if (prm && !f.judge.empty()) throw EngineError("give --prm or --judge, not both");
   if (!f.judge.empty() && !f.confidence.empty()) throw EngineError("give --judge or --confidence, not both");
   for (Strategy s : strategies) {
-    if (is_step_wise(s) && f.prm.empty()) throw EngineError(std::string(to_string(s)) + " needs a PRM (--prm)");
-    if ((s == Strategy::kBestOfN || s == Strategy::kWeightedBestOfN) && f.prm.empty() && f.judge.empty() &&
+    if (is_step_wise(s) && !prm) throw EngineError(std::string(to_string(s)) + " needs a PRM (--prm or --prm-remote)");
+    if ((s == Strategy::kBestOfN || s == Strategy::kWeightedBestOfN) && !prm && f.judge.empty() &&
         f.confidence.empty()) {
       throw EngineError(std::string(to_string(s)) + " needs a verifier (--prm, --judge or --confidence)");
     }
   }
-  if (!f.prm.empty()) PrmFormat::named(f.prm_format);  // a bad format fails here, before loading
+  if (prm) PrmFormat::named(f.prm_format);  // a bad format fails here, before loading
 }
 
-OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_flags,
-                             const std::vector<std::string>& problems, int32_t branches, bool step_wise,
-                             SearchOptions& search, int32_t workers) {
+namespace {
+
+// problem_tokens(model): the longest problem's length in that model's tokens.
+OpenVerifiers open_verifiers_for(const VerifierFlags& f, const EngineFlags& engine_flags,
+                                 const std::function<int64_t(const std::string& model)>& problem_tokens_in,
+                                 int32_t branches, bool step_wise, SearchOptions& search, int32_t workers) {
   OpenVerifiers v;
-  if (!f.prm.empty()) {
+  if (!split_endpoints(f.prm_remote).empty()) {
+    // Branches live in memory here, so nothing is sized; an engine per worker, as each drives
+    // its own.
     const PrmFormat format = PrmFormat::named(f.prm_format);
-    const int64_t problem_tokens = longest_in_tokens(*open_vocab(f.prm, engine_flags), problems);
+    for (int32_t w = 0; w < workers; ++w) {
+      v.remote.push_back(open_remote(f.prm_remote, f.remote));
+      v.step.push_back(std::make_unique<ProcessRewardModel>(*v.remote.back(), format));
+    }
+  } else if (!f.prm.empty()) {
+    const PrmFormat format = PrmFormat::named(f.prm_format);
+    const int64_t problem_tokens = problem_tokens_in(f.prm);
     // A state per live branch and the root's, for each worker.
     v.model = std::make_unique<SharedModel>(
         open_sized(f.prm, engine_flags, 0, std::min((branches + 1) * workers, kMaxBranches),
@@ -56,7 +71,7 @@ OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_f
         workers);
     for (int32_t w = 0; w < workers; ++w) v.step.push_back(std::make_unique<ProcessRewardModel>(v.model->for_worker(w), format));
   } else if (!f.judge.empty()) {
-    const int64_t problem_tokens = longest_in_tokens(*open_vocab(f.judge, engine_flags), problems);
+    const int64_t problem_tokens = problem_tokens_in(f.judge);
     v.model = std::make_unique<SharedModel>(
         open_sized(f.judge, engine_flags, (problem_tokens + 128) * workers, std::min(branches * workers, kMaxBranches),
                    search.max_tokens + 64),
@@ -72,6 +87,23 @@ OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_f
     }
   }
   return v;
+}
+
+}  // namespace
+
+OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_flags,
+                             const std::vector<std::string>& problems, int32_t branches, bool step_wise,
+                             SearchOptions& search, int32_t workers) {
+  return open_verifiers_for(
+      f, engine_flags,
+      [&](const std::string& model) { return longest_in_tokens(*open_vocab(model, engine_flags), problems); },
+      branches, step_wise, search, workers);
+}
+
+OpenVerifiers open_verifiers(const VerifierFlags& f, const EngineFlags& engine_flags, int64_t problem_tokens,
+                             int32_t branches, bool step_wise, SearchOptions& search, int32_t workers) {
+  return open_verifiers_for(f, engine_flags, [&](const std::string&) { return problem_tokens; }, branches, step_wise,
+                            search, workers);
 }
 
 }  // namespace ponder::cli

@@ -9,12 +9,17 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/engine_setup.h"
+#include "cli/remote_setup.h"
 #include "search/search.h"
 
 namespace ponder::cli {
 
 struct VerifierFlags {
   std::string prm;
+  // --prm-remote: a PRM on llama-server endpoints instead (commands that offer it register it,
+  // with add_remote_flags, which binds `remote`).
+  std::vector<std::string> prm_remote;
+  RemoteFlags remote;
   std::string prm_format = "rlhflow";
   std::string judge;
   std::string confidence;  // "", mean, lowest-group
@@ -31,6 +36,7 @@ void check_verifier_flags(const VerifierFlags& flags, const std::vector<Strategy
 // confidence score; a verifier for each worker.
 struct OpenVerifiers {
   std::unique_ptr<SharedModel> model;  // the PRM's or judge's, if any
+  std::vector<std::unique_ptr<Engine>> remote;  // a remote PRM's engines, one per worker
   std::vector<std::unique_ptr<StepVerifier>> step;        // per worker, or empty
   std::vector<std::unique_ptr<OutcomeVerifier>> outcome;  // per worker, or empty
   Verifiers view(int32_t worker = 0) const {
@@ -44,5 +50,9 @@ struct OpenVerifiers {
 OpenVerifiers open_verifiers(const VerifierFlags& flags, const EngineFlags& engine_flags,
                              const std::vector<std::string>& problems, int32_t branches, bool step_wise,
                              SearchOptions& search, int32_t workers = 1);
+// The same for problems not known yet (a server's): each at most `problem_tokens` tokens in the
+// verifier model's own vocabulary.
+OpenVerifiers open_verifiers(const VerifierFlags& flags, const EngineFlags& engine_flags, int64_t problem_tokens,
+                             int32_t branches, bool step_wise, SearchOptions& search, int32_t workers);
 
 }  // namespace ponder::cli

@@ -254,10 +254,8 @@ EvalSummary run_eval(const std::vector<EvalWorker>& workers, Store& store, int64
           o.n = u.budget;
           o.seed = static_cast<uint64_t>(job.seed);
           const SearchResult r = run_search(*worker.generator, worker.verifiers, *prompts[job.problem], o,
-                                            [&](const std::string& text) -> std::optional<std::string> {
-                                              const auto a = extract_answer(text, options.extract);
-                                              if (!a) return std::nullopt;
-                                              return normalize_answer(*a);
+                                            [&](const std::string& text) {
+                                              return voting_answer(text, options.extract);
                                             });
           record = record_search(r, p.id, kind, u.budget, job.seed, options.extract, grade);
           held.lock();

@@ -210,4 +210,10 @@ std::string normalize_answer(std::string_view answer) {
   return s;
 }
 
+std::optional<std::string> voting_answer(std::string_view solution, const ExtractOptions& options) {
+  const std::optional<std::string> a = extract_answer(solution, options);
+  if (!a) return std::nullopt;
+  return normalize_answer(*a);
+}
+
 }  // namespace ponder

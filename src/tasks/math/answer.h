@@ -45,4 +45,7 @@ std::optional<std::string> extract_answer(std::string_view solution, const Extra
 // spacing commands \! \, \: \; and "\ ", and then all whitespace.
 std::string normalize_answer(std::string_view answer);
 
+// A solution's answer as searches vote with it: extracted, then normalised.
+std::optional<std::string> voting_answer(std::string_view solution, const ExtractOptions& options);
+
 }  // namespace ponder

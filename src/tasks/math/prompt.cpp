@@ -22,7 +22,13 @@ std::vector<Token> math_prompt(const Engine& vocab, const std::string& problem, 
   std::vector<ChatMessage> messages;
   if (!system.empty()) messages.push_back({"system", system});
   messages.push_back({"user", problem});
-  const std::string text = vocab.apply_chat_template(messages, /*add_generation_prompt=*/true);
+  return chat_prompt(vocab, messages);
+}
+
+std::vector<Token> chat_prompt(const Engine& vocab, const std::vector<ChatMessage>& messages) {
+  const bool continue_final = !messages.empty() && messages.back().role == "assistant";
+  const std::string text =
+      vocab.apply_chat_template(messages, /*add_generation_prompt=*/!continue_final, continue_final);
   // The template writes its own BOS when the model wants one; don't add a second.
   const std::vector<Token> with_bos = vocab.tokenize(text, /*add_special=*/true, /*parse_special=*/true);
   const std::vector<Token> without = vocab.tokenize(text, /*add_special=*/false, /*parse_special=*/true);

@@ -18,4 +18,9 @@ extern const char* const kMathSystemPrompt;
 // template continues the problem's raw text (then `system` is not used).
 std::vector<Token> math_prompt(const Engine& vocab, const std::string& problem, const std::string& system);
 
+// The tokens of `messages` through the model's chat template, with BOS exactly once: the
+// assistant's turn opened after them, or, when the last message is the assistant's, that message
+// left open so that generation continues it. Throws EngineError when the model has no template.
+std::vector<Token> chat_prompt(const Engine& vocab, const std::vector<ChatMessage>& messages);
+
 }  // namespace ponder
