@@ -32,7 +32,7 @@ TEST(StoryCli, ReturnsScoredDistinctStoriesThatContinueTheOpening) {
   const Result r = run(story_command(kOpening));
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_FALSE(j["genre_metric"].get<bool>());
+  EXPECT_EQ(j["genre_metric"], "none");
   EXPECT_EQ(j["strategy"], "dvts");
   const auto& stories = j["stories"];
   ASSERT_EQ(stories.size(), 2u) << r.out;
@@ -87,7 +87,7 @@ TEST(StoryCli, AJudgeAddsTheGenreMetric) {
   const Result r = run(story_command(kOpening, "--weights 0.5,0.2,0.3 --judge " + quote(test_model("qwen2-tiny.gguf"))));
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_TRUE(j["genre_metric"].get<bool>());
+  EXPECT_EQ(j["genre_metric"], "judge");
   ASSERT_EQ(j["stories"].size(), 2u);
   for (const auto& story : j["stories"]) {
     const auto& s = story["scores"];

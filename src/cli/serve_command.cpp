@@ -40,6 +40,7 @@ struct ServeOptions {
   std::string embed_model;  // the story page's coherence and diversity (empty: the generator)
   std::string judge_model;  // the story page's genre metric (empty: none)
   double story_guard_threshold = 0.5;
+  std::string genre_by;  // the story page's genre metric (see StoryModelFlags::genre_by)
 };
 
 // The strategy a request gets when it names none: the strongest one the verifiers allow.
@@ -50,6 +51,12 @@ std::string default_strategy(const VerifierFlags& v) {
 }
 
 int run_serve(ServeOptions o) {
+  {
+    StoryModelFlags story_flags;
+    story_flags.judge_model = o.judge_model;
+    story_flags.genre_by = o.genre_by;
+    check_genre_flags(story_flags);  // before anything loads
+  }
   if (o.strategy.empty()) o.strategy = default_strategy(o.verifiers);
   const std::optional<Strategy> strategy = parse_strategy(o.strategy);
   if (!strategy) throw EngineError("unknown strategy: " + o.strategy);
@@ -118,7 +125,12 @@ int run_serve(ServeOptions o) {
   story.guard.threshold = o.story_guard_threshold;
   auto story_models = std::make_shared<std::unique_ptr<OpenStoryModels>>();
   story.open_models = [&o, story_models, limits = story.limits] {
-    StoryModelFlags flags{o.model, o.embed_model, o.judge_model, o.engine};
+    StoryModelFlags flags;
+    flags.model = o.model;
+    flags.embed_model = o.embed_model;
+    flags.judge_model = o.judge_model;
+    flags.genre_by = o.genre_by;
+    flags.engine = o.engine;
     // An opening of the longest allowed length, in any tokenizer: one token per character.
     *story_models = open_story_models(flags, std::string(static_cast<size_t>(limits.max_opening_tokens), 'a'),
                                       "adventure", limits.max_stories * limits.max_beam_width, limits.max_tokens);
@@ -161,6 +173,10 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--story-embed", o->embed_model,
                   "story page: embedding GGUF for coherence and diversity (default: the generator, mean-pooled)");
   cmd->add_option("--story-judge", o->judge_model, "story page: judge GGUF for the genre metric (default: none)");
+  cmd->add_option("--story-genre-by", o->genre_by,
+                  "story page: genre metric: judge (needs --story-judge), embedding or none "
+                  "(default: judge with --story-judge, else none)")
+      ->check(CLI::IsMember({"judge", "embedding", "none"}));
   cmd->add_option("--story-guard-threshold", o->story_guard_threshold,
                   "story page: refuse openings whose injection score is at least this (lower: stricter)")
       ->check(CLI::Range(0.01, 1.0))

@@ -79,6 +79,7 @@ int run_story(const StoryOptions& o) {
   request.guard.threshold = o.guard_threshold;
   // Checked (the guard first) before any model loads.
   story::check_story_request(request);
+  check_genre_flags(o.models);
 
   const std::unique_ptr<OpenStoryModels> models =
       open_story_models(o.models, request.opening, request.genre, request.stories * request.beam_width,
@@ -91,14 +92,14 @@ int run_story(const StoryOptions& o) {
       const StoryScores& s = r.stories[i].scores;
       fmt::print("--- story {} ---\n{}{}\n\n", i + 1, o.opening, r.stories[i].continuation);
       fmt::print("coherence {:.3f}  fluency {:.3f}  genre {}  total {:.3f}\n\n", s.coherence, s.fluency,
-                 s.genre ? fmt::format("{:.3f}", *s.genre) : std::string("n/a (no --judge)"), s.total);
+                 s.genre ? fmt::format("{:.3f}", *s.genre) : std::string("n/a (no --judge or --genre-by)"), s.total);
     }
     fmt::print("diversity: distinct-1 {:.3f}  distinct-2 {:.3f}  mean pairwise distance {:.3f}\n",
                r.diversity.distinct_1, r.diversity.distinct_2, r.diversity.mean_pairwise_distance);
     std::fflush(stdout);
     return 0;
   }
-  json out = story::story_json(request, r, models->view().genre != nullptr);
+  json out = story::story_json(request, r);
   out["model"] = o.models.model;
   fmt::print("{}\n", out.dump(-1, ' ', false, json::error_handler_t::replace));
   std::fflush(stdout);
@@ -116,6 +117,13 @@ Command add_story_command(CLI::App& app) {
                   "embedding GGUF model for coherence and diversity (default: the generator, mean-pooled)");
   cmd->add_option("--judge", o->models.judge_model, "judge GGUF model for genre alignment (default: no genre metric)");
   cmd->add_option("--genre", o->genre, "the story's genre, e.g. adventure")->required();
+  cmd->add_option("--genre-by", o->models.genre_by,
+                  "genre metric: judge (the --judge model's yes/no per sentence), embedding (each sentence's "
+                  "similarity to --genre-description) or none (default: judge with --judge, else none)")
+      ->check(CLI::IsMember({"judge", "embedding", "none"}));
+  cmd->add_option("--genre-description", o->models.genre_description,
+                  "for --genre-by embedding: what a story of the genre is; {genre} is replaced")
+      ->capture_default_str();
   cmd->add_option("--stories", o->stories, "K: stories to return")->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_option("--strategy", o->strategy,
                   "dvts (K independent subtrees: diverse), beam (K beams) or best-of-n (K x M samples)")

@@ -10,12 +10,29 @@ story::StoryModels OpenStoryModels::view() const {
   m.fluency = fluency_.get();
   LlamaEmbedder* embedder = embedder_.get();
   m.embed = [embedder](const std::vector<std::string>& texts) { return embedder->embed(texts); };
-  m.genre = genre_.get();
+  m.judge = judge_.get();
+  m.genre_by_embedding = genre_by_embedding_;
+  m.genre_description = genre_description_;
   return m;
+}
+
+void check_genre_flags(const StoryModelFlags& flags) {
+  const std::string& by = flags.genre_by;
+  if (!by.empty() && by != "judge" && by != "embedding" && by != "none") {
+    throw EngineError("genre by: judge, embedding or none, not " + by);
+  }
+  if (by == "judge" && flags.judge_model.empty()) throw EngineError("genre by judge needs a judge model");
+  if (by != "judge" && !by.empty() && !flags.judge_model.empty()) {
+    throw EngineError("a judge model is named but genre is scored by " + by);
+  }
+  if (by == "embedding" && flags.genre_description.find("{genre}") == std::string::npos) {
+    throw EngineError("the genre description has no {genre}");
+  }
 }
 
 std::unique_ptr<OpenStoryModels> open_story_models(const StoryModelFlags& flags, const std::string& opening,
                                                    const std::string& genre, int32_t branches, int32_t max_tokens) {
+  check_genre_flags(flags);
   EngineFlags engine = flags.engine;
   if (engine.kv == "auto") engine.kv = "unified";
   auto out = std::make_unique<OpenStoryModels>();
@@ -43,8 +60,10 @@ std::unique_ptr<OpenStoryModels> open_story_models(const StoryModelFlags& flags,
   // The judge reads one sentence per branch (groups of them when there are more sentences).
   if (!flags.judge_model.empty()) {
     out->judge_engine_ = open_sized(flags.judge_model, engine, 128, branches + 1, opening_tokens + max_tokens + 64);
-    out->genre_ = std::make_unique<GenreScorer>(*out->judge_engine_);
+    out->judge_ = std::make_unique<GenreScorer>(*out->judge_engine_);
   }
+  out->genre_by_embedding_ = flags.genre_by == "embedding";
+  out->genre_description_ = flags.genre_description;
   return out;
 }
 

@@ -20,7 +20,11 @@ namespace ponder::cli {
 struct StoryModelFlags {
   std::string model;        // generator GGUF (also scores fluency)
   std::string embed_model;  // empty: the generator's file, mean-pooled
-  std::string judge_model;  // empty: no genre metric
+  std::string judge_model;  // empty: no judge
+  // How genre is scored: "judge" (needs judge_model), "embedding", "none"; empty: "judge" when
+  // a judge is named, else "none".
+  std::string genre_by;
+  std::string genre_description = "A {genre} story.";  // for "embedding"
   EngineFlags engine;
 };
 
@@ -34,8 +38,13 @@ class OpenStoryModels {
   std::unique_ptr<LlamaEngine> generator_, fluency_engine_, judge_engine_;
   std::unique_ptr<FluencyScorer> fluency_;
   std::unique_ptr<LlamaEmbedder> embedder_;
-  std::unique_ptr<GenreScorer> genre_;
+  std::unique_ptr<GenreScorer> judge_;
+  bool genre_by_embedding_ = false;
+  std::string genre_description_;
 };
+
+// Checks flags.genre_by against the judge: throws EngineError.
+void check_genre_flags(const StoryModelFlags& flags);
 
 // Opens the models for stories continuing `opening` (or any opening of its length in tokens, and
 // no longer) in `genre`, with up to `branches` generator branches and `max_tokens` per

@@ -120,10 +120,9 @@ class StoryDesk {
   // Writes a story, waiting for the one being written. `still_wanted` is asked after each round
   // (on this thread, with the progress); false stops the story (Cancelled).
   story::StoryResult write(const story::StoryRequest& request,
-                           const std::function<bool(const SearchProgress&)>& still_wanted, bool* genre_metric) {
+                           const std::function<bool(const SearchProgress&)>& still_wanted) {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (!models_) models_ = settings_.open_models();
-    *genre_metric = models_->genre != nullptr;
     const size_t opening_tokens = models_->generator->tokenize(request.opening, true, false).size();
     if (opening_tokens > static_cast<size_t>(settings_.limits.max_opening_tokens)) {
       throw ApiError(400,
@@ -175,10 +174,8 @@ void add_story_routes(HttpServer& http, StorySettings settings) {
     std::shared_ptr<StoryDesk::Place> place = desk->admit();
     const ConnectionWatch watch(req);
     if (!parsed.stream) {
-      bool genre_metric = false;
-      const story::StoryResult r =
-          desk->write(parsed.request, [&](const SearchProgress&) { return !watch.closed(); }, &genre_metric);
-      send_json(res, 200, story::story_json(parsed.request, r, genre_metric));
+        const story::StoryResult r = desk->write(parsed.request, [&](const SearchProgress&) { return !watch.closed(); });
+      send_json(res, 200, story::story_json(parsed.request, r));
       return;
     }
     res.set_header("Cache-Control", "no-cache");
@@ -190,13 +187,11 @@ void add_story_routes(HttpServer& http, StorySettings settings) {
         return sink.write(line.data(), line.size());
       };
       try {
-        bool genre_metric = false;
         const int32_t steps = parsed.request.steps;
         const story::StoryResult r = desk->write(
             parsed.request,
-            [&](const SearchProgress& p) { return !watch.closed() && send({{"progress", progress_json(p, steps)}}); },
-            &genre_metric);
-        if (!send({{"result", story::story_json(parsed.request, r, genre_metric)}})) return false;
+            [&](const SearchProgress& p) { return !watch.closed() && send({{"progress", progress_json(p, steps)}}); });
+        if (!send({{"result", story::story_json(parsed.request, r)}})) return false;
       } catch (...) {
         if (!send(story_error(std::current_exception()).body())) return false;
       }

@@ -3,6 +3,8 @@
 // the caller's text and no UTF-16 copy or offset mapping is needed.
 #include "tasks/story/segment.h"
 
+#include <unordered_map>
+
 #include <unicode/brkiter.h>
 #include <unicode/uchar.h>
 #include <unicode/utext.h>
@@ -116,6 +118,31 @@ std::size_t first_sentence_end(std::string_view text) {
   std::string followed(text);
   followed += 'A';
   return sentence_ends(followed).front() == text.size() ? text.size() : std::string_view::npos;
+}
+
+std::vector<std::string> trimmed_sentences(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\n\r\f\v";
+  std::vector<std::string> out;
+  for (const std::string& piece : split_sentences(text)) {
+    const std::size_t begin = piece.find_first_not_of(kSpace);
+    if (begin == std::string::npos) continue;  // an all-whitespace text's single piece
+    out.push_back(piece.substr(begin, piece.find_last_not_of(kSpace) + 1 - begin));
+  }
+  return out;
+}
+
+StorySentences story_sentences(const std::vector<std::string>& stories) {
+  StorySentences out;
+  std::unordered_map<std::string, std::size_t> index_of;
+  out.of_story.resize(stories.size());
+  for (std::size_t i = 0; i < stories.size(); ++i) {
+    for (std::string& sentence : trimmed_sentences(stories[i])) {
+      auto [it, inserted] = index_of.try_emplace(sentence, out.distinct.size());
+      if (inserted) out.distinct.push_back(std::move(sentence));
+      out.of_story[i].push_back(it->second);
+    }
+  }
+  return out;
 }
 
 }  // namespace ponder::story

@@ -45,4 +45,16 @@ std::vector<std::string> split_sentences(std::string_view text);
 // step even if the model would have gone on in lowercase, which stories rarely do.
 std::size_t first_sentence_end(std::string_view text);
 
+// The sentences of split_sentences(text) with surrounding whitespace trimmed, empty ones left out:
+// what the story scorers read.
+std::vector<std::string> trimmed_sentences(std::string_view text);
+
+// The sentences of many stories, each distinct sentence once (stories of one search share most
+// of theirs), for scorers that embed or judge each sentence once.
+struct StorySentences {
+  std::vector<std::string> distinct;              // in order of first appearance
+  std::vector<std::vector<std::size_t>> of_story; // per story: its sentences as indices into distinct
+};
+StorySentences story_sentences(const std::vector<std::string>& stories);
+
 }  // namespace ponder::story

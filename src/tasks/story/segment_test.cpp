@@ -135,5 +135,14 @@ TEST(Segment, FirstSentenceEndWaitsPastAbbreviationsAndParagraphs) {
   EXPECT_EQ(first_sentence_end("\n\nThe end"), npos);
 }
 
+TEST(StorySentences, DistinctTrimmedSentencesIndexedPerStory) {
+  const StorySentences s = story_sentences({"The cat sat.  The dog ran. ", "   ", "The dog ran.\nThe cat sat."});
+  EXPECT_EQ(s.distinct, (std::vector<std::string>{"The cat sat.", "The dog ran."}));
+  ASSERT_EQ(s.of_story.size(), 3u);
+  EXPECT_EQ(s.of_story[0], (std::vector<std::size_t>{0, 1}));
+  EXPECT_TRUE(s.of_story[1].empty());
+  EXPECT_EQ(s.of_story[2], (std::vector<std::size_t>{1, 0}));
+}
+
 }  // namespace
 }  // namespace ponder::story

@@ -108,10 +108,13 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
   };
 
   const FluencyStats fluency_before = models.fluency->stats();
-  const int64_t genre_before = models.genre ? models.genre->stats().tokens_evaluated : 0;
+  const int64_t judge_before = models.judge ? models.judge->model_tokens() : 0;
   // Every round scores whole stories: their earlier sentences are embedded once per request.
   const EmbedFunction embed = memoized(models.embed);
-  StoryScorer scorer(*models.fluency, embed, models.genre, request.weights);
+  std::optional<EmbeddingGenreScorer> by_embedding;
+  GenreMetric* genre = models.judge;
+  if (!genre && models.genre_by_embedding) genre = &by_embedding.emplace(embed, models.genre_description);
+  StoryScorer scorer(*models.fluency, embed, genre, request.weights);
   StoryStepVerifier verifier(scorer, request.genre);
   const std::vector<Token> prompt = story_prompt(*models.generator, request.opening, request.genre);
   const SearchResult r =
@@ -134,11 +137,12 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
   out.fluency_texts = fluency_after.texts - fluency_before.texts;
   out.fluency_passes = fluency_after.evaluate_calls - fluency_before.evaluate_calls;
   out.scorer_calls = verifier.stats().calls;
-  if (models.genre) out.genre_tokens = models.genre->stats().tokens_evaluated - genre_before;
+  if (models.judge) out.genre_tokens = models.judge->model_tokens() - judge_before;
+  out.genre_metric = models.judge ? "judge" : models.genre_by_embedding ? "embedding" : "none";
   return out;
 }
 
-json story_json(const StoryRequest& request, const StoryResult& result, bool genre_metric) {
+json story_json(const StoryRequest& request, const StoryResult& result) {
   json stories = json::array();
   for (const WrittenStory& s : result.stories) {
     stories.push_back({{"text", request.opening + s.continuation},
@@ -159,7 +163,7 @@ json story_json(const StoryRequest& request, const StoryResult& result, bool gen
   usage["genre_tokens"] = result.genre_tokens ? json(*result.genre_tokens) : json(nullptr);
   json out;
   out["genre"] = request.genre;
-  out["genre_metric"] = genre_metric;
+  out["genre_metric"] = result.genre_metric;
   out["strategy"] = to_string(request.strategy);
   out["seed"] = request.seed;
   out["weights"] = {{"coherence", request.weights.coherence},

@@ -62,7 +62,11 @@ struct StoryModels {
   Engine* generator = nullptr;     // writes; must hold stories x beam_width branches
   FluencyScorer* fluency = nullptr;
   EmbedFunction embed;             // coherence and diversity
-  GenreScorer* genre = nullptr;    // null: no genre metric (the other weights are rescaled)
+  // The genre metric: a judge model, else (when genre_by_embedding) the embeddings' similarity
+  // to genre_description, else none (the other weights are rescaled).
+  GenreScorer* judge = nullptr;
+  bool genre_by_embedding = false;
+  std::string genre_description = "A {genre} story.";
 };
 
 struct WrittenStory {
@@ -81,6 +85,7 @@ struct StoryResult {
   int64_t fluency_passes = 0;         // its evaluate() calls: forward passes over many texts each
   int64_t scorer_calls = 0;           // batched scoring calls of the search
   std::optional<int64_t> genre_tokens;  // tokens the judge computed (none without a judge)
+  std::string genre_metric;           // "judge", "embedding" or "none"
 };
 
 // Checks a request's values (before anything runs): throws EngineError naming what is wrong.
@@ -100,6 +105,6 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
 
 // The result as `ponder story --json` prints it (and the web page reads it): stories with
 // their texts and scores, diversity, usage, and the request's settings.
-nlohmann::json story_json(const StoryRequest& request, const StoryResult& result, bool genre_metric);
+nlohmann::json story_json(const StoryRequest& request, const StoryResult& result);
 
 }  // namespace ponder::story

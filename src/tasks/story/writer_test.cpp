@@ -53,13 +53,28 @@ TEST(StoryWriter, WritesRankedStoriesAndStopsWhenCancelled) {
   EXPECT_GT(r.fluency_tokens, 0);
   EXPECT_FALSE(r.genre_tokens.has_value());
   EXPECT_EQ(generator->free_slots(), free_slots);
-  const nlohmann::json j = story_json(small_request(), r, false);
+  EXPECT_EQ(r.genre_metric, "none");
+  const nlohmann::json j = story_json(small_request(), r);
+  EXPECT_EQ(j["genre_metric"], "none");
   EXPECT_EQ(j["stories"].size(), r.stories.size());
   EXPECT_EQ(j["usage"]["fluency_tokens"], r.fluency_tokens);
   // One forward pass scores many candidates: never one per token, nor one per candidate.
   EXPECT_GT(r.fluency_texts, 0);
   EXPECT_GT(r.fluency_passes, 0);
   EXPECT_LT(r.fluency_passes, r.fluency_texts);
+
+  // Genre by embedding: every story gets a genre score, and the total counts it.
+  StoryModels by_embedding = models;
+  by_embedding.genre_by_embedding = true;
+  const StoryResult g = write_stories(by_embedding, small_request());
+  EXPECT_EQ(g.genre_metric, "embedding");
+  ASSERT_FALSE(g.stories.empty());
+  for (const WrittenStory& s : g.stories) {
+    ASSERT_TRUE(s.scores.genre.has_value());
+    EXPECT_GE(*s.scores.genre, 0.0);
+    EXPECT_LE(*s.scores.genre, 1.0);
+    EXPECT_NEAR(s.scores.total, 0.4 * s.scores.coherence + 0.3 * s.scores.fluency + 0.3 * *s.scores.genre, 1e-9);
+  }
 
   std::atomic<bool> cancel{false};
   int reports = 0;

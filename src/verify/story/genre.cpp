@@ -1,7 +1,8 @@
-// Story genre alignment by an LLM judge, sentence by sentence; see genre.h.
+// Story genre alignment sentence by sentence, by an LLM judge or by embeddings; see genre.h.
 #include "verify/story/genre.h"
 
 #include <numeric>
+#include <stdexcept>
 
 #include "tasks/story/segment.h"
 #include "verify/placeholders.h"
@@ -12,14 +13,30 @@ namespace {
 constexpr std::string_view kGenre = "{genre}";
 constexpr std::string_view kSentence = "{sentence}";
 
-std::string_view trimmed(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\n\r\f\v";
-  const size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  return s.substr(begin, s.find_last_not_of(kSpace) + 1 - begin);
+}  // namespace
+
+EmbeddingGenreScorer::EmbeddingGenreScorer(EmbedFunction embed, std::string description)
+    : embed_(std::move(embed)), description_(std::move(description)) {
+  if (!embed_) throw std::invalid_argument("the embedding genre scorer needs an embedding function");
 }
 
-}  // namespace
+std::vector<double> EmbeddingGenreScorer::score(std::string_view genre, const std::vector<std::string>& stories) {
+  const std::string description = fill_placeholders(description_, {{kGenre, genre}});
+  // The description first, then each distinct sentence once.
+  const story::StorySentences sentences = story::story_sentences(stories);
+  std::vector<std::string> texts = {description};
+  texts.insert(texts.end(), sentences.distinct.begin(), sentences.distinct.end());
+  const std::vector<std::vector<float>> vectors = embed_checked(embed_, texts);
+  std::vector<double> out(stories.size(), 0.0);
+  for (size_t i = 0; i < stories.size(); ++i) {
+    const std::vector<size_t>& s = sentences.of_story[i];
+    if (s.empty()) continue;
+    double sum = 0.0;
+    for (size_t k : s) sum += (1.0 + cosine_similarity(vectors[0], vectors[k + 1])) / 2.0;
+    out[i] = sum / static_cast<double>(s.size());
+  }
+  return out;
+}
 
 GenreScorer::GenreScorer(Engine& engine, GenreScorerOptions options)
     : engine_(engine), options_(std::move(options)) {
@@ -44,10 +61,8 @@ std::vector<GenreScorer::SentenceScores> GenreScorer::score_all(std::string_view
   std::vector<SentenceScores> out(stories.size());
   std::vector<std::vector<size_t>> prompt_of(stories.size());
   for (size_t s = 0; s < stories.size(); ++s) {
-    for (const std::string& piece : story::split_sentences(stories[s])) {
-      const std::string_view sentence = trimmed(piece);
-      if (sentence.empty()) continue;
-      out[s].sentences.emplace_back(sentence);
+    for (std::string& sentence : story::trimmed_sentences(stories[s])) {
+      out[s].sentences.push_back(sentence);
       auto tokens = engine_.tokenize(render(genre, sentence), /*add_special=*/true, /*parse_special=*/true);
       prompt_of[s].push_back(batch.add(std::move(tokens), group));
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "verify/story/embedding.h"
 #include "verify/yes_no.h"
 
 namespace ponder {
@@ -40,9 +41,35 @@ struct GenreStats {
   int64_t tokens_evaluated = 0;  // tokens handed to the engine (the shared prefix once)
 };
 
+// What a story score needs of a genre metric: for each story, how well it fits the genre, in
+// [0, 1] (a story with no sentence: 0).
+class GenreMetric {
+ public:
+  virtual ~GenreMetric() = default;
+  virtual std::vector<double> score(std::string_view genre, const std::vector<std::string>& stories) = 0;
+  // Tokens its model computed so far (0 where none is counted).
+  virtual int64_t model_tokens() const = 0;
+};
+
+// Genre alignment by embeddings: the mean over a story's sentences of (1 + cos) / 2 between the
+// sentence's embedding and a description of the genre ("A {genre} story." by default: "{genre}"
+// is replaced). No judge model needed; as good as the embedding model's sense of genre.
+class EmbeddingGenreScorer final : public GenreMetric {
+ public:
+  // Throws std::invalid_argument without an embedding function.
+  explicit EmbeddingGenreScorer(EmbedFunction embed, std::string description = "A {genre} story.");
+  // One embed() call for the description and every distinct sentence.
+  std::vector<double> score(std::string_view genre, const std::vector<std::string>& stories) override;
+  int64_t model_tokens() const override { return 0; }
+
+ private:
+  EmbedFunction embed_;
+  std::string description_;
+};
+
 // The engine is the judge model; it is used, not owned, and must outlive the scorer. Not
 // thread-safe (nor is the engine).
-class GenreScorer {
+class GenreScorer final : public GenreMetric {
  public:
   // Throws EngineError when the options are unusable: no "{sentence}" in the template, an empty
   // answer, no single-token variant of an answer, or a token on both sides.
@@ -56,7 +83,8 @@ class GenreScorer {
   // need more branches than the engine has free): the question's tokens before the sentence are
   // computed once on a branch, each distinct sentence's rest on a fork of it. Every branch is
   // freed before score() returns, also on errors. Throws EngineError from the engine.
-  std::vector<double> score(std::string_view genre, const std::vector<std::string>& stories);
+  std::vector<double> score(std::string_view genre, const std::vector<std::string>& stories) override;
+  int64_t model_tokens() const override { return stats_.tokens_evaluated; }
 
   // The per-sentence scores of one story (what score() averages), with its sentences.
   struct SentenceScores {

@@ -4,11 +4,14 @@
 // sentence's whole question on a separate engine, and batching against one story at a time.
 #include "verify/story/genre.h"
 
+#include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
 #include "engine/llama_engine.h"
+#include "fake_embed.h"
 #include "tasks/story/segment.h"
 #include "stories_judge.h"
 #include "test_engines.h"
@@ -134,6 +137,22 @@ TEST(GenreScorer, RejectsUnusableOptions) {
   EXPECT_THROW(GenreScorer(*engine, with([](auto& o) { o.yes = ""; })), EngineError);
   EXPECT_THROW(GenreScorer(*engine, with([](auto& o) { o.no = "big"; })), EngineError);
   EXPECT_NO_THROW(GenreScorer(*engine, stories_options()));
+}
+
+// Genre by embeddings, with letter-count vectors worked out by hand: the description "a b" is
+// (1,1,0,...); sentence "aa." is (2,0,...) (cos = 1/sqrt 2) and "c." is (0,0,1) (cos = 0). (A
+// line break ends a sentence for ICU; ". c" would not, before a lower-case letter.)
+TEST(EmbeddingGenre, MeanOverSentencesOfTheSimilarityToTheDescription) {
+  EmbeddingGenreScorer scorer(testing::letter_counts, "a {genre}");
+  const std::vector<double> s = scorer.score("b", {"aa.\nc.", "aa.", "", "c."});
+  const double aa = (1.0 + 1.0 / std::sqrt(2.0)) / 2.0;
+  const double c = 0.5;
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_NEAR(s[0], (aa + c) / 2.0, 1e-6);
+  EXPECT_NEAR(s[1], aa, 1e-6);
+  EXPECT_EQ(s[2], 0.0);
+  EXPECT_NEAR(s[3], c, 1e-6);
+  EXPECT_THROW(EmbeddingGenreScorer(nullptr), std::invalid_argument);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 
 namespace ponder {
 
-StoryScorer::StoryScorer(FluencyScorer& fluency, EmbedFunction embed, GenreScorer* genre, StoryWeights weights)
+StoryScorer::StoryScorer(FluencyScorer& fluency, EmbedFunction embed, GenreMetric* genre, StoryWeights weights)
     : fluency_(fluency), embed_(std::move(embed)), genre_(genre), weights_(weights) {
   if (weights.coherence < 0 || weights.fluency < 0 || weights.genre < 0) {
     throw std::invalid_argument("story score weights must not be negative");

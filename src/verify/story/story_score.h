@@ -30,9 +30,9 @@ struct StoryScores {
 
 class StoryScorer {
  public:
-  // `genre` may be null (no judge). Throws std::invalid_argument for a negative weight or
+  // `genre` may be null (no genre metric). Throws std::invalid_argument for a negative weight or
   // weights of the metrics present summing to zero.
-  StoryScorer(FluencyScorer& fluency, EmbedFunction embed, GenreScorer* genre, StoryWeights weights = {});
+  StoryScorer(FluencyScorer& fluency, EmbedFunction embed, GenreMetric* genre, StoryWeights weights = {});
 
   // Scores each continuation of `prompt` (the story so far): fluency of the continuation given
   // the prompt; coherence and genre alignment of the whole story, prompt included, so that the
@@ -49,7 +49,7 @@ class StoryScorer {
  private:
   FluencyScorer& fluency_;
   EmbedFunction embed_;
-  GenreScorer* genre_;
+  GenreMetric* genre_;
   StoryWeights weights_;
 };
 
