@@ -34,6 +34,7 @@ TEST(StoryCli, ReturnsScoredDistinctStoriesThatContinueTheOpening) {
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["genre_metric"], "none");
   EXPECT_EQ(j["strategy"], "dvts");
+  EXPECT_EQ(j["step"], "sentence");
   const auto& stories = j["stories"];
   ASSERT_EQ(stories.size(), 2u) << r.out;
   EXPECT_NE(stories[0]["text"], stories[1]["text"]);
@@ -134,6 +135,21 @@ TEST(StoryCli, GuardThresholdIsConfigurable) {
   EXPECT_NE(lenient.code, 0);
   EXPECT_EQ(lenient.err.find("refused"), std::string::npos) << lenient.err;
   EXPECT_NE(lenient.err.find("nonexistent"), std::string::npos) << lenient.err;
+}
+
+// Steps of a fixed number of tokens instead of sentences.
+TEST(StoryCli, FixedSizeSteps) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const Result r = run(story_command(kOpening, "--step-tokens 6"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["step"], 6);
+  ASSERT_FALSE(j["stories"].empty());
+  // Rounds of 6 tokens, the last to the end: a story cut by length holds exactly --max-tokens.
+  for (const auto& s : j["stories"]) {
+    if (s["finish_reason"] == "length") EXPECT_EQ(s["tokens"], 64);
+  }
+  expect_refused(run(story_command(kOpening, "--step-tokens 100")));  // more than --max-tokens
 }
 
 TEST(StoryCli, RejectsBadWeights) {

@@ -29,6 +29,7 @@ struct StoryOptions {
   std::string strategy = "dvts";
   int32_t beam_width = 4;
   int32_t steps = 8;
+  int32_t step_tokens = 0;
   float temperature = 0.8f;
   int32_t top_k = 0;
   float top_p = 1.0f;
@@ -70,6 +71,7 @@ int run_story(const StoryOptions& o) {
   request.strategy = *strategy;
   request.beam_width = o.beam_width;
   request.steps = o.steps;
+  request.step_tokens = o.step_tokens;
   request.temperature = o.temperature;
   request.top_k = o.top_k;
   request.top_p = o.top_p;
@@ -134,6 +136,9 @@ Command add_story_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--steps", o->steps, "most sentence rounds; the last one writes to the end")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--step-tokens", o->step_tokens, "steps of this many tokens instead of sentences (0: sentences)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--temperature,-t", o->temperature, "sampling temperature")
       ->check(CLI::Range(0.0f, 10.0f))

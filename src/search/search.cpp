@@ -41,7 +41,10 @@ void check(const Verifiers& verifiers, const SearchProblem& problem, const Searc
   if (o.lookahead < 0) throw EngineError("lookahead must not be negative");
   if (o.max_rounds < 1) throw EngineError("max rounds must be at least 1");
   if (o.max_tokens < 1) throw EngineError("max tokens must be at least 1");
-  if (o.step_delimiter.empty() && !o.step_end) throw EngineError("the step delimiter must not be empty");
+  if (o.step_tokens < 0) throw EngineError("step tokens must not be negative");
+  if (o.step_delimiter.empty() && !o.step_end && o.step_tokens == 0) {
+    throw EngineError("the step delimiter must not be empty");
+  }
   if (problem.prompt.empty()) throw EngineError("the prompt is empty");
   if (is_step_wise(o.strategy) && !verifiers.step) {
     throw EngineError(name + " needs a step verifier (a PRM)");

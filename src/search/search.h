@@ -58,6 +58,9 @@ struct SearchOptions {
   // offset stays in this step). The same contract as StopParams::stop_when: it must not throw
   // and may be called from the engine's thread.
   std::function<std::optional<size_t>(std::string_view step_text)> step_end;
+  // When positive, a step is this many tokens (fixed-size chunks), in place of the delimiter
+  // and step_end; the last step of a solution may be shorter.
+  int32_t step_tokens = 0;
   int32_t max_tokens = 2048;  // per solution
   float temperature = 0.8f;
   float top_p = 1.0f;

@@ -170,5 +170,36 @@ TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
   }
 }
 
+// Fixed-size steps: every step but a solution's last holds exactly step_tokens tokens, and the
+// steps of a solution still make up its text.
+TEST(SearchOnLlama, FixedSizeStepsOfTokens) {
+  PONDER_REQUIRE_FILE(stories_model());
+  auto engine = open(stories_model(), 8, 4096);
+  CheckerStepVerifier checker([](const std::string&, const std::vector<std::string>& steps) {
+    return static_cast<double>(steps.back().size() % 5) / 5.0;
+  });
+  for (Strategy strategy : {Strategy::kBeam, Strategy::kDvts, Strategy::kBestOfN}) {
+    SCOPED_TRACE(to_string(strategy));
+    SearchOptions o = options(strategy, 8, 4, 60);
+    o.step_delimiter.clear();
+    o.step_tokens = 7;
+    const SearchResult r = run_search(*engine, {&checker, nullptr}, story_problem(*engine), o, nullptr);
+    ASSERT_FALSE(r.solutions.empty());
+    for (const Solution& s : r.solutions) {
+      std::vector<NodeId> path;
+      for (NodeId n = s.node; r.tree.node(n).parent >= 0; n = r.tree.node(n).parent) path.push_back(n);
+      ASSERT_GE(path.size(), 2u) << "60 tokens make several steps of 7";
+      for (size_t i = 1; i < path.size(); ++i) EXPECT_EQ(r.tree.node(path[i]).step_tokens, 7);
+      EXPECT_LE(r.tree.node(path[0]).step_tokens, 7);
+      std::string text;
+      for (const std::string& step : s.steps) text += step;
+      EXPECT_EQ(text, s.text);
+    }
+  }
+  SearchOptions bad = options(Strategy::kBeam, 4, 4, 20);
+  bad.step_tokens = -1;
+  EXPECT_THROW(run_search(*engine, {&checker, nullptr}, story_problem(*engine), bad, nullptr), EngineError);
+}
+
 }  // namespace
 }  // namespace ponder

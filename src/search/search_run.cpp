@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 
 #include "engine/stop.h"
 
@@ -105,7 +106,15 @@ void SearchRun::report_progress(int32_t rounds, int32_t finished) {
 }
 
 void SearchRun::stop_at_step_end(StopParams& stop) const {
-  if (options_.step_end) {
+  if (options_.step_tokens > 0) {
+    // Called once per new token (not after an end-of-generation token, which ends the step
+    // anyway): a count of its own for each request.
+    stop.stop_when = [count = std::make_shared<int32_t>(0), n = options_.step_tokens](
+                         std::string_view text) -> std::optional<size_t> {
+      if (++*count >= n) return text.size();
+      return std::nullopt;
+    };
+  } else if (options_.step_end) {
     stop.stop_when = options_.step_end;
   } else {
     stop.stop = {options_.step_delimiter};
@@ -177,8 +186,9 @@ NodeId SearchRun::add_steps(NodeId parent, const Completion& c, int32_t round, i
     // as the engine would have stopped there (the last token's step ends with the completion,
     // whatever it holds).
     if (t + 1 >= c.tokens.size()) continue;
-    const bool ends = options_.step_end ? options_.step_end(step).has_value()
-                                        : delimiter.find(step, checked).has_value();
+    const bool ends = options_.step_tokens > 0 ? static_cast<int32_t>(t + 1 - begin) >= options_.step_tokens
+                      : options_.step_end    ? options_.step_end(step).has_value()
+                                             : delimiter.find(step, checked).has_value();
     if (ends) close_step(t + 1);
   }
   close_step(c.tokens.size());

@@ -59,6 +59,7 @@ Parsed parse(const json& body, const StoryLimits& limits, const story::GuardOpti
   r.strategy = *s;
   r.beam_width = number<int32_t>(body, "beam_width", std::min(4, limits.max_beam_width), 1, limits.max_beam_width);
   r.steps = number<int32_t>(body, "steps", std::min(8, limits.max_steps), 1, limits.max_steps);
+  r.step_tokens = number<int32_t>(body, "step_tokens", 0, 0, limits.max_tokens);
   r.temperature = number<float>(body, "temperature", 0.8f, 0.0f, 2.0f);
   r.top_k = number<int32_t>(body, "top_k", 0, 0, 1 << 20);
   r.top_p = number<float>(body, "top_p", 1.0f, 0.0f, 1.0f);

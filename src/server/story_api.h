@@ -5,7 +5,8 @@
 //    types in (when the server has one) and shows the progress and the stories with their scores;
 //    a refused or bad prompt shows the server's message.
 //  POST /v1/story: {"opening", "genre", "stories", "temperature", "max_tokens", and optionally
-//    "strategy" (dvts, beam, best-of-n), "beam_width", "steps", "top_k", "top_p", "seed",
+//    "strategy" (dvts, beam, best-of-n), "beam_width", "steps", "step_tokens" (steps of this many
+//    tokens instead of sentences), "top_k", "top_p", "seed",
 //    "weights": {"coherence", "fluency", "genre"}, "stream"}. Without "stream": the result as
 //    `ponder story --json` prints it. With "stream": true, server-sent events, each
 //    "data: {...}\n\n": {"progress": {rounds, steps, finished, target, completion_tokens,

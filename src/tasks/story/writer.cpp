@@ -66,6 +66,7 @@ void check_story_request(const StoryRequest& r) {
     throw EngineError("stories x beam width must be at most " + std::to_string((kMaxBranches - 2) / 2));
   }
   if (r.steps < 1 || r.steps > 1000) throw EngineError("steps must be between 1 and 1000");
+  if (r.step_tokens < 0 || r.step_tokens > r.max_tokens) throw EngineError("step tokens must be between 0 and max tokens");
   if (!(r.temperature >= 0.0f && r.temperature <= 10.0f)) throw EngineError("temperature must be between 0 and 10");
   if (r.top_k < 0) throw EngineError("top_k must not be negative");
   if (!(r.top_p >= 0.0f && r.top_p <= 1.0f)) throw EngineError("top_p must be between 0 and 1");
@@ -101,11 +102,15 @@ StoryResult write_stories(const StoryModels& models, const StoryRequest& request
   search.cancel = cancel;
   search.on_progress = std::move(on_progress);
   search.step_delimiter.clear();
-  search.step_end = [](std::string_view text) -> std::optional<size_t> {
-    const size_t end = first_sentence_end(text);
-    if (end == std::string_view::npos) return std::nullopt;
-    return end;
-  };
+  if (request.step_tokens > 0) {
+    search.step_tokens = request.step_tokens;
+  } else {
+    search.step_end = [](std::string_view text) -> std::optional<size_t> {
+      const size_t end = first_sentence_end(text);
+      if (end == std::string_view::npos) return std::nullopt;
+      return end;
+    };
+  }
 
   const FluencyStats fluency_before = models.fluency->stats();
   const int64_t judge_before = models.judge ? models.judge->model_tokens() : 0;
@@ -165,6 +170,7 @@ json story_json(const StoryRequest& request, const StoryResult& result) {
   out["genre"] = request.genre;
   out["genre_metric"] = result.genre_metric;
   out["strategy"] = to_string(request.strategy);
+  out["step"] = request.step_tokens > 0 ? json(request.step_tokens) : json("sentence");
   out["seed"] = request.seed;
   out["weights"] = {{"coherence", request.weights.coherence},
                     {"fluency", request.weights.fluency},

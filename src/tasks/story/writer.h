@@ -1,5 +1,6 @@
 // Writing stories (issue 5): the work behind `ponder story` and the story web page of `ponder
-// serve`. A story opening is continued several ways by a sentence-per-step search guided by the
+// serve`. A story opening is continued several ways by a step-wise search (a step is a sentence,
+// by ICU's rules, or a fixed number of tokens) guided by the
 // story scores (coherence, fluency, genre alignment); the best distinct stories come back with
 // their scores and how diverse they are.
 //
@@ -38,7 +39,8 @@ struct StoryRequest {
   int32_t stories = 4;                   // K: stories returned
   Strategy strategy = Strategy::kDvts;   // kDvts, kBeam or kBestOfN
   int32_t beam_width = 4;                // M: candidates per beam or subtree each round
-  int32_t steps = 8;                     // most sentence rounds; the last writes to the end
+  int32_t steps = 8;                     // most step rounds; the last writes to the end
+  int32_t step_tokens = 0;               // a step: this many tokens; 0: a sentence
   float temperature = 0.8f;
   int32_t top_k = 0;                     // 0: all tokens
   float top_p = 1.0f;
