@@ -10,11 +10,13 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/remote_engine.h"
 #include "llama_server.h"
 #include "run_command.h"
+#include "serve_process.h"
 #include "search/search.h"
 #include "test_engines.h"
 #include "test_paths.h"
@@ -447,6 +449,32 @@ TEST(RemoteEngine, SplitsEndpointLists) {
 }
 
 // The CLI: `ponder solve` and `ponder generate` against servers instead of model files.
+// ponder serve with its generator on llama-server: searches answer over HTTP as with --model,
+// two workers each with a remote engine; the story page, which runs in-process, says so.
+TEST_F(Remote, ServeOverRemote) {
+  ServeProcess server(build_file("ponder"), {"--remote", a()->url(), "--parallel", "2", "--max-n", "4",
+                                             "--max-tokens", "16", "--max-prompt-tokens", "64"});
+  httplib::Client c(server.host(), server.port());
+  c.set_read_timeout(120, 0);
+  const nlohmann::json body = {{"model", a()->url()},
+                               {"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                               {"n", 3},
+                               {"strategy", "majority"},
+                               {"search_details", true}};
+  const auto res = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json r = nlohmann::json::parse(res->body);
+  EXPECT_FALSE(r["choices"][0]["message"]["content"].get<std::string>().empty());
+  EXPECT_EQ(r["ponder"]["solutions"].size(), 3u);
+  EXPECT_GT(r["usage"]["completion_tokens"].get<int64_t>(), 0);
+  const auto story = c.Post("/v1/story", R"({"opening": "Once upon a time, there was a cat."})", "application/json");
+  ASSERT_TRUE(story);
+  EXPECT_EQ(story->status, 400);
+  EXPECT_NE(story->body.find("--model"), std::string::npos) << story->body;
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST_F(Remote, CliSolveAndGenerateOverRemote) {
   const std::string ponder = shell_quote(build_file("ponder"));
   const CommandResult solve = run_command(

@@ -4,7 +4,8 @@
 
 namespace ponder::cli {
 
-void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::vector<std::string>* prm_remote) {
+void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::vector<std::string>* prm_remote,
+                      const std::string& key_flag) {
   CLI::Option* remote =
       cmd->add_option("--remote", f.generator,
                       "generate on llama-server endpoints (URL, repeatable or comma-separated) instead of --model");
@@ -16,7 +17,7 @@ void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::ve
   cmd->add_option("--remote-timeout", f.timeout, "seconds to wait for one response from an endpoint")
       ->check(CLI::Range(0.1, 86400.0))
       ->capture_default_str();
-  cmd->add_option("--api-key", f.api_key, "bearer token for the endpoints (default: $PONDER_API_KEY)");
+  cmd->add_option(key_flag, f.api_key, "bearer token for the endpoints (default: $PONDER_API_KEY)");
   if (prm_remote) {
     cmd->add_option("--prm-remote", *prm_remote,
                     "a process reward model on llama-server endpoints instead of --prm (URL, repeatable or "

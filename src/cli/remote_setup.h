@@ -19,11 +19,12 @@ struct RemoteFlags {
   std::string api_key;                 // --api-key, else $PONDER_API_KEY
 };
 
-// --remote URL (repeatable, or comma-separated), --remote-parallel, --remote-timeout, --api-key,
-// and --prm-remote URL into *prm_remote when given. --remote excludes `model` (the command's
-// --model option); a command takes one of them (require_model_or_remote).
+// --remote URL (repeatable, or comma-separated), --remote-parallel, --remote-timeout, the
+// endpoints' key (`key_flag`: --api-key, or another name where the command has an --api-key of
+// its own), and --prm-remote URL into *prm_remote when given. --remote excludes `model` (the
+// command's --model option); a command takes one of them (require_model_or_remote).
 void add_remote_flags(CLI::App* cmd, RemoteFlags& flags, CLI::Option* model,
-                      std::vector<std::string>* prm_remote = nullptr);
+                      std::vector<std::string>* prm_remote = nullptr, const std::string& key_flag = "--api-key");
 
 // Throws EngineError unless exactly one of --model and --remote was given.
 void require_model_or_remote(const std::string& model, const RemoteFlags& flags);

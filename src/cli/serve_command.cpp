@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
+#include "cli/remote_setup.h"
 #include "cli/search_flags.h"
 #include "cli/story_models.h"
 #include "cli/verifier_setup.h"
@@ -40,6 +41,7 @@ struct ServeOptions {
   std::string embed_model;  // the story page's coherence and diversity (empty: the generator)
   std::string judge_model;  // the story page's genre metric (empty: none)
   double story_guard_threshold = 0.5;
+  RemoteFlags remote;  // --remote: generate on llama-server endpoints instead of --model
   std::string genre_by;  // the story page's genre metric (see StoryModelFlags::genre_by)
 };
 
@@ -51,6 +53,7 @@ std::string default_strategy(const VerifierFlags& v) {
 }
 
 int run_serve(ServeOptions o) {
+  require_model_or_remote(o.model, o.remote);
   {
     StoryModelFlags story_flags;
     story_flags.judge_model = o.judge_model;
@@ -88,11 +91,21 @@ int run_serve(ServeOptions o) {
 
   // As in solve: the unified cache measured faster for searches (BENCHMARKS.md, "Search").
   if (o.engine.kv == "auto") o.engine.kv = "unified";
-  const std::unique_ptr<Engine> vocab = open_vocab(o.model, o.engine);
-  // Each of the --parallel searches may hold --max-n branches of a prompt and max tokens each.
-  SharedModel generator(open_sized(o.model, o.engine, int64_t{o.max_prompt_tokens} * o.parallel,
-                                   o.max_n * o.parallel, o.max_tokens_limit),
-                        o.parallel);
+  // The generator: in-process, or on llama-server endpoints (a remote engine per worker: the
+  // servers batch the workers' requests together).
+  std::unique_ptr<Engine> vocab;
+  std::unique_ptr<SharedModel> local;
+  std::vector<std::unique_ptr<RemoteEngine>> remote;
+  if (o.model.empty()) {
+    for (int32_t w = 0; w < o.parallel; ++w) remote.push_back(open_remote(o.remote.generator, o.remote));
+  } else {
+    vocab = open_vocab(o.model, o.engine);
+    // Each of the --parallel searches may hold --max-n branches of a prompt and max tokens each.
+    local = std::make_unique<SharedModel>(open_sized(o.model, o.engine, int64_t{o.max_prompt_tokens} * o.parallel,
+                                                     o.max_n * o.parallel, o.max_tokens_limit),
+                                          o.parallel);
+  }
+  const Engine& text = vocab ? *vocab : *remote.front();  // its text calls are safe on any thread
   SearchOptions sizing = defaults;
   sizing.max_tokens = o.max_tokens_limit;
   // The verifiers see a problem that is part of the prompt; another vocabulary may cut it into
@@ -102,11 +115,15 @@ int run_serve(ServeOptions o) {
   defaults.top_logprobs = sizing.top_logprobs;  // what a confidence verifier needs
 
   std::vector<server::SearchWorker> workers;
-  for (int32_t w = 0; w < o.parallel; ++w) workers.push_back({&generator.for_worker(w), verifiers.view(w)});
+  for (int32_t w = 0; w < o.parallel; ++w) {
+    Engine* generator = local ? &local->for_worker(w) : remote[static_cast<size_t>(w)].get();
+    workers.push_back({generator, verifiers.view(w)});
+  }
   server::SearchService searches(std::move(workers), o.queue);
 
   server::OpenAiSettings settings;
-  settings.model_id = std::filesystem::path(o.model).stem().string();
+  settings.model_id =
+      o.model.empty() ? endpoints_label(o.remote.generator) : std::filesystem::path(o.model).stem().string();
   settings.defaults = defaults;
   settings.system = o.flags.system;
   settings.extract = extract;
@@ -125,6 +142,9 @@ int run_serve(ServeOptions o) {
   story.guard.threshold = o.story_guard_threshold;
   auto story_models = std::make_shared<std::unique_ptr<OpenStoryModels>>();
   story.open_models = [&o, story_models, limits = story.limits] {
+    if (o.model.empty()) {
+      throw server::ApiError(400, "the story page runs in-process: start ponder serve with --model");
+    }
     StoryModelFlags flags;
     flags.model = o.model;
     flags.embed_model = o.embed_model;
@@ -140,7 +160,7 @@ int run_serve(ServeOptions o) {
   // Every running and queued request holds a thread; a few more answer the rest (health, 429s).
   o.http.threads = o.parallel + o.queue + 1 + story.limits.queue + 8;
   server::HttpServer http(o.http);
-  server::add_openai_routes(http, searches, *vocab, settings);
+  server::add_openai_routes(http, searches, text, settings);
   server::add_story_routes(http, story);
   const int port = http.bind();
 
@@ -169,7 +189,8 @@ Command add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions) whose answers are searches");
-  cmd->add_option("--model,-m", o->model, "generator GGUF model")->required();
+  CLI::Option* model = cmd->add_option("--model,-m", o->model, "generator GGUF model (or --remote)");
+  add_remote_flags(cmd, o->remote, model, nullptr, "--remote-api-key");
   cmd->add_option("--story-embed", o->embed_model,
                   "story page: embedding GGUF for coherence and diversity (default: the generator, mean-pooled)");
   cmd->add_option("--story-judge", o->judge_model, "story page: judge GGUF for the genre metric (default: none)");
