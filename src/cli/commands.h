@@ -20,5 +20,6 @@ Command add_eval_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_story_command(CLI::App& app);
 Command add_serve_command(CLI::App& app);
+Command add_train_toy_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   commands.push_back(ponder::cli::add_report_command(app));
   commands.push_back(ponder::cli::add_story_command(app));
   commands.push_back(ponder::cli::add_serve_command(app));
+  commands.push_back(ponder::cli::add_train_toy_command(app));
 
   try {
     app.parse(argc, argv);

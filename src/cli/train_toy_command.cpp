@@ -1,0 +1,316 @@
+// ponder train-toy: the toy arithmetic task's data and models, reproduced from fixed seeds
+// (issue 7). Stage "generator": the splits, the test split as a JSONL dataset for `ponder eval`,
+// a small llama model trained from scratch on the train split, its training curve and its greedy
+// accuracy per level on the validation split. Stage "prm": solutions sampled from that generator,
+// each step labelled by exact checking, and a PRM in the RLHFlow format fine-tuned from the
+// generator on them. Everything lands in --out-dir, with train-toy.json saying how it was made.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/llama_engine.h"
+#include "tasks/toy/arithmetic.h"
+#include "tasks/toy/attempts.h"
+#include "tasks/toy/prm_data.h"
+#include "tasks/toy/train.h"
+
+namespace ponder::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ordered_json = nlohmann::ordered_json;
+
+struct TrainToyOptions {
+  std::string out_dir = "models/toy";
+  std::vector<std::string> stages = {"generator", "prm"};
+  int train_per_level = 4000;
+  int validation_per_level = 50;
+  int test_per_level = 20;
+  toy::TrainOptions generator;
+  bool skip_eval = false;
+  // The PRM: sampled solutions to the prm_problems_per_level train problems of each level that
+  // follow the generator's.
+  int prm_problems_per_level = 400;
+  int prm_samples = 4;
+  float prm_temperature = 1.0f;
+  toy::TrainOptions prm;
+};
+
+std::vector<std::string> generator_docs(const std::vector<toy::Problem>& problems) {
+  std::vector<std::string> docs;
+  docs.reserve(problems.size());
+  for (const auto& p : problems) docs.push_back(p.text() + "\n" + p.solution());
+  return docs;
+}
+
+// Problems [from, from + count) of each level (a split holds its levels in order, equally many).
+std::vector<toy::Problem> level_slice(const std::vector<toy::Problem>& split, size_t from, size_t count) {
+  std::vector<toy::Problem> out;
+  const size_t level_size = split.size() / toy::kLevels;
+  for (size_t level = 0; level < toy::kLevels; ++level) {
+    for (size_t i = from; i < std::min(level_size, from + count); ++i) out.push_back(split[level * level_size + i]);
+  }
+  return out;
+}
+
+std::string fmt_loss(double v) { return std::isnan(v) ? "-" : fmt::format("{:.4f}", v); }
+
+void print_point(const toy::CurvePoint& c) {
+  fmt::print("epoch {} step {:>6} tokens {:>9} train loss {} val loss {} lr {:.2e} {:.0f}s\n", c.epoch, c.step,
+             c.tokens, fmt_loss(c.train_loss), fmt_loss(c.val_loss), c.lr, c.seconds);
+  std::fflush(stdout);
+}
+
+// Floats as the user typed them (1e-3, not 0.0010000000474974513).
+double tidy(float v) { return std::stod(fmt::format("{:g}", v)); }
+
+ordered_json training_json(const toy::TrainOptions& t, const toy::TrainResult& r) {
+  ordered_json j = {{"parameters", r.parameters}, {"epochs", t.epochs}, {"lr", tidy(t.lr)},
+                    {"lr_min", tidy(t.lr_min)}, {"warmup_steps", t.warmup_steps},
+                    {"weight_decay", tidy(t.weight_decay)}, {"seed", t.seed}, {"tokens_per_epoch", r.train_tokens},
+                    {"train_seconds", std::round(r.train_seconds)}, {"tokens_per_second", std::round(r.tokens_per_second)}};
+  if (!r.curve.empty()) {
+    j["final_train_loss"] = r.curve.back().train_loss;
+    if (!std::isnan(r.curve.back().val_loss)) j["final_val_loss"] = r.curve.back().val_loss;
+  }
+  return j;
+}
+
+std::unique_ptr<LlamaEngine> open_generator(const std::string& path, const TrainToyOptions& o) {
+  LlamaEngineOptions eo;
+  eo.model_path = path;
+  eo.max_branches = 128;
+  eo.kv_layout = KvLayout::kSplit;
+  eo.n_ctx = eo.max_branches * 512;  // a problem and its longest solution fit in 512 tokens
+  eo.n_threads = o.generator.n_threads;
+  return open_llama_engine(eo);
+}
+
+ordered_json train_generator(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
+                             const std::string& command_line) {
+  const std::string model_path = (dir / "toy-generator.gguf").string();
+  toy::TrainOptions t = o.generator;
+  t.description = "ponder toy arithmetic generator, trained from scratch: " + command_line;
+  fmt::print("training the generator\n");
+  const toy::TrainResult r =
+      toy::train_language_model(generator_docs(level_slice(splits.train, 0, o.train_per_level)),
+                                generator_docs(splits.validation), t, model_path, {}, print_point);
+  toy::write_curve_csv((dir / "generator-curve.csv").string(), r.curve);
+  fmt::print("trained {} parameters on {} tokens per epoch: {:.0f} tokens/s, {:.0f}s; wrote {}\n", r.parameters,
+             r.train_tokens, r.tokens_per_second, r.train_seconds, model_path);
+  const auto& s = t.shape;
+  ordered_json j = {{"file", "toy-generator.gguf"}, {"n_embd", s.n_embd}, {"n_layer", s.n_layer},
+                    {"n_head", s.n_head}, {"n_ff", s.n_ff}, {"n_ctx", s.n_ctx}, {"batch", t.batch}};
+  j.update(training_json(t, r));
+  if (o.skip_eval || splits.validation.empty()) return j;
+
+  const auto engine = open_generator(model_path, o);
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  const auto attempts = toy::attempt_problems(*engine, splits.validation, 1, greedy);
+  ordered_json levels = ordered_json::array();
+  fmt::print("greedy accuracy on the validation split:\n");
+  for (const auto& l : toy::accuracy_by_level(splits.validation, attempts)) {
+    const double acc = static_cast<double>(l.correct) / static_cast<double>(l.attempts);
+    fmt::print("  level {}: {}/{} = {:.1f}%\n", l.level, l.correct, l.attempts, 100.0 * acc);
+    levels.push_back({{"level", l.level}, {"problems", l.attempts}, {"correct", l.correct}, {"accuracy", acc}});
+  }
+  j["greedy_validation"] = levels;
+  std::ofstream samples(dir / "generator-validation-greedy.txt", std::ios::binary);
+  for (const auto& a : attempts) {
+    samples << "## " << splits.validation[a.problem].text() << (a.check.correct ? "  [correct]" : "  [wrong]") << a.text
+            << "\n\n";
+  }
+  return j;
+}
+
+// Sampled solutions as labelled PRM conversations, with their counts in `stats`.
+std::vector<std::string> prm_docs(LlamaEngine& engine, const std::vector<toy::Problem>& problems, int samples,
+                                  SamplingParams sampling, ordered_json& stats) {
+  const auto attempts = toy::attempt_problems(engine, problems, samples, sampling);
+  std::vector<std::string> docs;
+  int64_t good = 0, bad = 0, correct = 0;
+  for (const auto& a : attempts) {
+    std::string doc = toy::prm_document(problems[a.problem], a.check);
+    if (doc.empty()) continue;
+    docs.push_back(std::move(doc));
+    for (bool label : a.check.labels) (label ? good : bad) += 1;
+    correct += a.check.correct ? 1 : 0;
+  }
+  stats = {{"solutions", attempts.size()}, {"correct_solutions", correct}, {"steps_good", good}, {"steps_bad", bad}};
+  return docs;
+}
+
+ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
+                       const std::string& command_line) {
+  const std::string generator_path = (dir / "toy-generator.gguf").string();
+  if (!fs::exists(generator_path)) {
+    throw std::runtime_error("the PRM stage needs " + generator_path + ": run the generator stage first");
+  }
+  SamplingParams sampling;
+  sampling.temperature = o.prm_temperature;
+  sampling.seed = o.prm.seed;
+  ordered_json train_stats, val_stats;
+  std::vector<std::string> train_docs, val_docs;
+  {
+    const auto engine = open_generator(generator_path, o);
+    fmt::print("sampling {} solutions per problem for the PRM\n", o.prm_samples);
+    // The train split's problems after the generator's: its solutions to problems it did not
+    // train on, as at test time (except for repeats: level 1 has only ~200 problems).
+    train_docs = prm_docs(*engine, level_slice(splits.train, o.train_per_level, o.prm_problems_per_level), o.prm_samples,
+                          sampling, train_stats);
+    sampling.seed += 1u << 30;  // validation draws its own samples
+    val_docs = prm_docs(*engine, splits.validation, 1, sampling, val_stats);
+  }
+  fmt::print("PRM data: {} (validation {})\n", train_stats.dump(), val_stats.dump());
+
+  const std::string model_path = (dir / "toy-prm.gguf").string();
+  toy::TrainOptions t = o.prm;
+  t.init_from = generator_path;
+  t.description = "ponder toy arithmetic PRM (RLHFlow format), fine-tuned from the toy generator: " + command_line;
+  fmt::print("training the PRM\n");
+  const toy::TrainResult r = toy::train_language_model(train_docs, val_docs, t, model_path,
+                                                       {{"tokenizer.chat_template", toy::kToyChatTemplate}}, print_point);
+  toy::write_curve_csv((dir / "prm-curve.csv").string(), r.curve);
+  fmt::print("trained the PRM: {:.0f} tokens/s, {:.0f}s; wrote {}\n", r.tokens_per_second, r.train_seconds, model_path);
+  ordered_json j = {{"file", "toy-prm.gguf"}, {"init_from", "toy-generator.gguf"},
+                    {"problems_per_level", o.prm_problems_per_level}, {"samples_per_problem", o.prm_samples},
+                    {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
+                    {"data", train_stats}, {"validation_data", val_stats}};
+  j.update(training_json(t, r));
+  return j;
+}
+
+int run(const TrainToyOptions& o, const std::string& command_line) {
+  for (const auto& s : o.stages) {
+    if (s != "generator" && s != "prm") throw std::runtime_error("unknown stage '" + s + "' (generator, prm)");
+  }
+  auto has = [&](const char* stage) { return std::find(o.stages.begin(), o.stages.end(), stage) != o.stages.end(); };
+  fs::create_directories(o.out_dir);
+  const fs::path dir(o.out_dir);
+
+  // The generator trains on the first train_per_level problems of each level, the PRM on its
+  // solutions to the next prm_problems_per_level (a level's problems do not depend on how many
+  // are drawn).
+  const toy::Splits splits = toy::make_splits(o.train_per_level + o.prm_problems_per_level, o.validation_per_level,
+                                              o.test_per_level);
+  toy::write_jsonl((dir / "toy-test.jsonl").string(), splits.test, "test");
+  fmt::print("splits (seeds {}/{}/{}): train {} (generator) + {} (PRM), validation {}, test {} problems; wrote {}\n",
+             toy::kTrainSeed, toy::kValidationSeed, toy::kTestSeed, o.train_per_level * toy::kLevels,
+             o.prm_problems_per_level * toy::kLevels, splits.validation.size(), splits.test.size(),
+             (dir / "toy-test.jsonl").string());
+
+  // The summary keeps what earlier runs wrote about stages not run now.
+  const fs::path summary_path = dir / "train-toy.json";
+  ordered_json summary = ordered_json::object();
+  if (std::ifstream in(summary_path); in) {
+    try {
+      summary = ordered_json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      throw std::runtime_error(summary_path.string() + " is not JSON: move it away or fix it");
+    }
+  }
+  summary["seeds"] = {{"train", toy::kTrainSeed}, {"validation", toy::kValidationSeed}, {"test", toy::kTestSeed}};
+  summary["problems_per_level"] = {{"train", o.train_per_level},
+                                   {"prm_train", o.prm_problems_per_level},
+                                   {"validation", o.validation_per_level},
+                                   {"test", o.test_per_level}};
+  if (has("generator")) {
+    summary["generator"] = train_generator(o, splits, dir, command_line);
+    summary["generator"]["command"] = command_line;
+  }
+  if (has("prm")) {
+    summary["prm"] = train_prm(o, splits, dir, command_line);
+    summary["prm"]["command"] = command_line;
+  }
+  std::ofstream(summary_path, std::ios::binary) << summary.dump(2) << '\n';
+  fmt::print("wrote {}\n", summary_path.string());
+  return 0;
+}
+
+void add_training_options(CLI::App* cmd, toy::TrainOptions& t, const std::string& prefix) {
+  cmd->add_option("--" + prefix + "epochs", t.epochs, "passes over the training data")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--" + prefix + "lr", t.lr, "peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--" + prefix + "lr-min", t.lr_min, "final learning rate (cosine decay)")->capture_default_str();
+  cmd->add_option("--" + prefix + "warmup", t.warmup_steps, "linear warmup steps")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--" + prefix + "weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--" + prefix + "seed", t.seed, "seed of the initial weights, the training order (and samples)")
+      ->capture_default_str();
+  cmd->add_option("--" + prefix + "log-points", t.log_points, "training-curve points per epoch")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--" + prefix + "batch", t.batch, "windows per optimizer step")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+}
+
+}  // namespace
+
+Command add_train_toy_command(CLI::App& app) {
+  auto o = std::make_shared<TrainToyOptions>();
+  o->prm.lr = 5e-4f;
+  o->prm.lr_min = 5e-5f;
+  o->prm.warmup_steps = 20;
+  o->prm.shape.n_ctx = 512;
+  o->prm.batch = 1;
+  CLI::App* cmd = app.add_subcommand(
+      "train-toy", "Reproduce the toy arithmetic task from fixed seeds: its splits, the test set as JSONL, a small "
+                   "generator trained from scratch and a PRM (with ggml-opt, llama.cpp's training engine)");
+  cmd->add_option("--out-dir", o->out_dir, "where the dataset, models, curves and summary go")->capture_default_str();
+  cmd->add_option("--stages", o->stages, "what to make: generator, prm (the PRM needs the generator in --out-dir)")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--train-per-level", o->train_per_level, "training problems per level")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--validation-per-level", o->validation_per_level, "validation problems per level")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--test-per-level", o->test_per_level, "test problems per level")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  auto& s = o->generator.shape;
+  cmd->add_option("--n-embd", s.n_embd, "generator embedding width")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--n-layer", s.n_layer, "generator blocks")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--n-head", s.n_head, "generator attention heads")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--n-ff", s.n_ff, "generator feed-forward width")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--n-ctx", s.n_ctx, "generator tokens per training window (and its context length)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  add_training_options(cmd, o->generator, "");
+  cmd->add_flag("--skip-eval", o->skip_eval, "do not measure the generator's greedy accuracy on validation");
+  cmd->add_option("--prm-problems-per-level", o->prm_problems_per_level,
+                  "problems per level (after the generator's in the train split) sampled for the PRM")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--prm-samples", o->prm_samples, "solutions sampled per problem for the PRM")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--prm-temperature", o->prm_temperature, "sampling temperature of those solutions")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  add_training_options(cmd, o->prm, "prm-");
+  cmd->add_option("--prm-n-ctx", o->prm.shape.n_ctx, "PRM tokens per training window (its conversations are longer)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--threads", o->generator.n_threads, "CPU threads (0: all)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--verbose", o->generator.verbose, "show llama.cpp's log");
+  return {cmd, [o, cmd] {
+            o->prm.n_threads = o->generator.n_threads;
+            o->prm.verbose = o->generator.verbose;
+            // The options given, recorded in the summary and the models so that each says how it
+            // was made.
+            std::string line = "ponder train-toy";
+            for (const auto* opt : cmd->get_options()) {
+              if (opt->count() == 0) continue;
+              line += " " + opt->get_name();
+              if (opt->get_expected_min() == 0) continue;
+              std::string values;
+              for (const auto& v : opt->results()) values += (values.empty() ? "" : ",") + v;
+              line += " " + values;
+            }
+            return run(*o, line);
+          }};
+}
+
+}  // namespace ponder::cli
