@@ -1,11 +1,14 @@
 // The remote engine against real llama-server processes (built from the same llama.cpp): what it
 // gives must be what the in-process engine gives on the same model.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -17,6 +20,7 @@
 #include "llama_server.h"
 #include "run_command.h"
 #include "serve_process.h"
+#include "sqlite_rows.h"
 #include "search/search.h"
 #include "test_engines.h"
 #include "test_paths.h"
@@ -496,6 +500,39 @@ TEST_F(Remote, CliSolveAndGenerateOverRemote) {
   EXPECT_NE(bad.err.find(dead), std::string::npos) << bad.err;
   const CommandResult both = run_command(ponder + " generate -p hi --remote " + a()->url() + " --model x.gguf");
   EXPECT_NE(both.code, 0);
+}
+
+// ponder eval on servers: results are stored under the served models' names and sizes, not
+// the endpoints' URLs, so the same models served elsewhere resume the run instead of redoing it.
+TEST_F(Remote, CliEvalOverRemoteResumesOnOtherEndpoints) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("ponder-remote-eval-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string dataset = (dir / "d.jsonl").string();
+  const std::string db = (dir / "e.sqlite").string();
+  std::ofstream(dataset) << R"({"problem": "Tom had 3 red balls.", "answer": "3"})" "\n"
+                         << R"({"problem": "Lily saw 2 birds.", "answer": "2"})" "\n";
+  const std::string ponder = shell_quote(build_file("ponder"));
+  auto eval = [&](const std::string& generator) {
+    return run_command(ponder + " eval --dataset " + shell_quote(dataset) + " --db " + shell_quote(db) + " --remote " +
+                       generator + " --prm-remote " + prm()->url() +
+                       " --strategies majority,beam --budgets 1,2 --max-tokens 24 --delimiter . --seed 1");
+  };
+  const CommandResult first = eval(a()->url());
+  ASSERT_EQ(first.code, 0) << first.err;
+  // Per problem: one sampling search for majority, a beam search per budget.
+  EXPECT_NE(first.err.find("6 searches run"), std::string::npos) << first.err;
+  const auto settings = ponder::testing::query_rows(db, "SELECT settings FROM runs");
+  ASSERT_EQ(settings.size(), 1u);
+  EXPECT_NE(settings[0].find("stories260K.gguf"), std::string::npos) << settings[0];
+  EXPECT_EQ(settings[0].find(a()->url()), std::string::npos) << settings[0];
+
+  const CommandResult again = eval(b()->url());
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("0 searches run"), std::string::npos) << again.err;
+  const CommandResult report = run_command(ponder + " report --db " + shell_quote(db) + " --out " + shell_quote((dir / "r").string()));
+  EXPECT_EQ(report.code, 0) << report.err;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

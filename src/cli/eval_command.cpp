@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
 #include "cli/progress.h"
+#include "cli/remote_setup.h"
 #include "cli/search_flags.h"
 #include "cli/verifier_setup.h"
 #include "eval/dataset.h"
@@ -78,17 +79,24 @@ nlohmann::json model_identity(const std::string& path) {
   return {{"file", std::filesystem::path(path).filename().string()}, {"bytes", size}};
 }
 
+// A served model as the settings know it: its name and size on the server (endpoints' URLs change
+// from run to run; the model behind them is what the results depend on).
+nlohmann::json remote_identity(const RemoteEngine& engine) {
+  const RemoteModelInfo m = engine.model_info();
+  return {{"remote", std::filesystem::path(m.id).filename().string()}, {"parameters", m.parameters}, {"bytes", m.bytes}};
+}
+
 // A float flag as the user wrote it (0.8, not 0.800000011920929).
 double decimal(float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; }
 
 // What changes a search's outcome: the settings a run is found by (strategies, budgets, seeds
 // and --limit only say which work to do, and are not part of it). Verifiers not used are left
-// out.
-std::string settings_of(const EvalCommandOptions& o) {
+// out. The models' identities come from model_identity or remote_identity.
+std::string settings_of(const EvalCommandOptions& o, const nlohmann::json& generator, const nlohmann::json& prm) {
   const SearchOptions& s = o.flags.search;
   nlohmann::json j = {
       {"dataset", std::filesystem::path(o.dataset).filename().string()},
-      {"model", model_identity(o.model)},
+      {"model", generator},
       {"system", o.flags.system},
       {"temperature", decimal(s.temperature)},
       {"top_p", decimal(s.top_p)},
@@ -102,8 +110,8 @@ std::string settings_of(const EvalCommandOptions& o) {
       {"answer_rules", o.flags.answer_rules},
       {"reproducible", o.engine.reproducible},
   };
-  if (!o.verifiers.prm.empty()) {
-    j["prm"] = model_identity(o.verifiers.prm);
+  if (!prm.is_null()) {
+    j["prm"] = prm;
     j["prm_format"] = o.verifiers.prm_format;
   }
   if (!o.verifiers.judge.empty()) j["judge"] = model_identity(o.verifiers.judge);
@@ -143,8 +151,49 @@ int run_eval_command(EvalCommandOptions o) {
   std::vector<DatasetProblem> problems = load_dataset(o.dataset);
   if (o.limit > 0 && static_cast<size_t>(o.limit) < problems.size()) problems.resize(static_cast<size_t>(o.limit));
 
+  // As in solve: the unified cache measured faster for searches (BENCHMARKS.md, "Search").
+  if (o.engine.kv == "auto") o.engine.kv = "unified";
+  require_model_or_remote(o.model, o.verifiers.remote);
+  const int32_t branches = eval_branches_needed(eval);
+  const int32_t workers = o.parallel;
+  std::vector<std::string> texts;
+  for (const DatasetProblem& p : problems) texts.push_back(p.problem);
+
+  // The generator: in-process, --parallel searches share one model (and one KV cache) sized for
+  // all of them; remote, each search drives an engine of its own.
+  std::unique_ptr<SharedModel> shared_generator;
+  std::vector<std::unique_ptr<RemoteEngine>> remote_generators;
+  nlohmann::json generator_id;
+  if (o.model.empty()) {
+    for (int32_t w = 0; w < workers; ++w) remote_generators.push_back(open_remote(o.verifiers.remote.generator, o.verifiers.remote));
+    generator_id = remote_identity(*remote_generators[0]);
+  } else {
+    generator_id = model_identity(o.model);
+    if (static_cast<int64_t>(branches) * workers > kMaxBranches) {
+      throw EngineError(fmt::format("--parallel {} x {} branches per search is more than the {} an engine holds",
+                                    workers, branches, kMaxBranches));
+    }
+    int64_t longest_prompt = 0;
+    {
+      auto vocab = open_vocab(o.model, o.engine);
+      for (const std::string& text : texts) {
+        longest_prompt = std::max(longest_prompt, static_cast<int64_t>(math_prompt(*vocab, text, o.flags.system).size()));
+      }
+    }
+    shared_generator = std::make_unique<SharedModel>(
+        open_sized(o.model, o.engine, longest_prompt * workers, branches * workers, o.flags.search.max_tokens), workers);
+  }
+  auto generator_for = [&](int32_t w) -> Engine& {
+    return shared_generator ? shared_generator->for_worker(w) : *remote_generators.at(static_cast<size_t>(w));
+  };
+  const OpenVerifiers verifiers =
+      open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search, workers);
+  nlohmann::json prm_id;
+  if (!o.verifiers.prm.empty()) prm_id = model_identity(o.verifiers.prm);
+  if (!verifiers.remote.empty()) prm_id = remote_identity(*verifiers.remote[0]);
+
   Store store(o.db);
-  const int64_t run = store.run_id(settings_of(o));
+  const int64_t run = store.run_id(settings_of(o, generator_id, prm_id));
   std::vector<ProblemRecord> records;
   for (size_t i = 0; i < problems.size(); ++i) {
     records.push_back({problems[i].id, static_cast<int64_t>(i), problems[i].level, problems[i].subject,
@@ -152,32 +201,8 @@ int run_eval_command(EvalCommandOptions o) {
   }
   store.add_problems(run, records);
 
-  // As in solve: the unified cache measured faster for searches (BENCHMARKS.md, "Search").
-  if (o.engine.kv == "auto") o.engine.kv = "unified";
-  const int32_t branches = eval_branches_needed(eval);
-  int64_t longest_prompt = 0;
-  {
-    auto vocab = open_vocab(o.model, o.engine);
-    for (const DatasetProblem& p : problems) {
-      longest_prompt = std::max(longest_prompt, static_cast<int64_t>(math_prompt(*vocab, p.problem, o.flags.system).size()));
-    }
-  }
-  // --parallel searches share one model (and one KV cache) each for the generator and the
-  // verifier, sized for all of them.
-  const int32_t workers = o.parallel;
-  if (static_cast<int64_t>(branches) * workers > kMaxBranches) {
-    throw EngineError(fmt::format("--parallel {} x {} branches per search is more than the {} an engine holds",
-                                  workers, branches, kMaxBranches));
-  }
-  SharedModel generator(open_sized(o.model, o.engine, longest_prompt * workers, branches * workers,
-                                   o.flags.search.max_tokens),
-                        workers);
-  std::vector<std::string> texts;
-  for (const DatasetProblem& p : problems) texts.push_back(p.problem);
-  const OpenVerifiers verifiers =
-      open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search, workers);
   std::vector<EvalWorker> eval_workers;
-  for (int32_t w = 0; w < workers; ++w) eval_workers.push_back({&generator.for_worker(w), verifiers.view(w)});
+  for (int32_t w = 0; w < workers; ++w) eval_workers.push_back({&generator_for(w), verifiers.view(w)});
 
   ProgressDisplay display("eval");
   EvalHooks hooks;
@@ -187,7 +212,7 @@ int run_eval_command(EvalCommandOptions o) {
   std::signal(SIGTERM, on_signal);
   const EvalSummary summary =
       run_eval(eval_workers, store, run, problems, [&](const DatasetProblem& p) {
-        return math_prompt(generator.for_worker(0), p.problem, o.flags.system);
+        return math_prompt(generator_for(0), p.problem, o.flags.system);
       }, eval, hooks);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -211,10 +236,11 @@ Command add_eval_command(CLI::App& app) {
       "eval", "run every problem of a dataset under strategies and budgets; results into SQLite (resumable)");
   cmd->add_option("--dataset", o->dataset, "JSONL dataset: MATH-500, full MATH, GSM8K, or problem/answer lines")
       ->required();
-  cmd->add_option("--model,-m", o->model, "generator GGUF model")->required();
+  CLI::Option* model = cmd->add_option("--model,-m", o->model, "generator GGUF model (or --remote)");
   cmd->add_option("--db", o->db, "SQLite results database (created if missing; a second run continues it)")
       ->required();
   add_verifier_flags(cmd, o->verifiers);
+  add_remote_flags(cmd, o->verifiers.remote, model, &o->verifiers.prm_remote);
   cmd->add_option("--strategies", o->strategies,
                   "comma list of majority, best-of-n, weighted-best-of-n, beam, dvts")
       ->capture_default_str();

@@ -36,7 +36,7 @@ void check_verifier_flags(const VerifierFlags& flags, const std::vector<Strategy
 // confidence score; a verifier for each worker.
 struct OpenVerifiers {
   std::unique_ptr<SharedModel> model;  // the PRM's or judge's, if any
-  std::vector<std::unique_ptr<Engine>> remote;  // a remote PRM's engines, one per worker
+  std::vector<std::unique_ptr<RemoteEngine>> remote;  // a remote PRM's engines, one per worker
   std::vector<std::unique_ptr<StepVerifier>> step;        // per worker, or empty
   std::vector<std::unique_ptr<OutcomeVerifier>> outcome;  // per worker, or empty
   Verifiers view(int32_t worker = 0) const {

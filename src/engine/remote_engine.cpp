@@ -220,7 +220,11 @@ class LlamaServerEngine final : public RemoteEngine {
       try {
         const json& meta = models.at("data").at(0).at("meta");
         n_vocab = meta.at("n_vocab").get<int32_t>();
-        if (i == 0) context_size_ = meta.value("n_ctx", 0);
+        if (i == 0) {
+          context_size_ = meta.value("n_ctx", 0);
+          model_info_ = {models.at("data").at(0).value("id", ""), meta.value("n_params", int64_t{0}),
+                         meta.value("size", int64_t{0})};
+        }
       } catch (const json::exception&) {
         throw EngineError(endpoints_[i].url + " is not a llama-server (its /v1/models has no vocabulary size)");
       }
@@ -454,6 +458,7 @@ class LlamaServerEngine final : public RemoteEngine {
   }
 
   int32_t context_size() const override { return context_size_; }
+  RemoteModelInfo model_info() const override { return model_info_; }
 
  private:
   // --- HTTP ---------------------------------------------------------------------------------
@@ -1176,6 +1181,7 @@ class LlamaServerEngine final : public RemoteEngine {
 
   int32_t n_vocab_ = 0;
   int32_t context_size_ = 0;
+  RemoteModelInfo model_info_;
   bool has_template_ = false;
   Token eos_ = -1;
   Token plain_token_ = 0;  // a token of plain ASCII text: forced where any token will do

@@ -78,6 +78,13 @@ struct RemoteOptions {
 };
 
 // How much work one endpoint took, for load reports and tests.
+// The served model as llama-server's /v1/models describes it.
+struct RemoteModelInfo {
+  std::string id;          // the model's name there: its file path, or the server's --alias
+  int64_t parameters = 0;  // meta.n_params
+  int64_t bytes = 0;       // meta.size: the weights' bytes
+};
+
 struct EndpointStats {
   std::string url;
   int64_t requests = 0;  // HTTP requests made (whatever came of them)
@@ -93,6 +100,8 @@ class RemoteEngine : public Engine {
   virtual std::vector<EndpointStats> endpoint_stats() const = 0;
   // The server's context per slot (llama-server -c / -np): the longest branch it can take.
   virtual int32_t context_size() const = 0;
+  // The first endpoint's model (every endpoint serves the same vocabulary; the rest is trusted).
+  virtual RemoteModelInfo model_info() const = 0;
 };
 
 // Connects to every endpoint and reads the model's vocabulary (one request with the whole
