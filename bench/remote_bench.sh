@@ -12,8 +12,9 @@
 #
 #   bench/remote_bench.sh [REPEATS]   (after scripts/setup.sh; REPEATS: median of, default 3)
 #
-# Environment: MODEL (default ../shared/models/stories260K.gguf, its steps sentences: --delimiter
-# .), PRM (default build/test-models/prm-llama3-tiny.gguf, RLHFlow format), MAX_TOKENS (default
+# Environment: MODEL (default ../shared/models/stories260K.gguf), PRM (default
+# build/test-models/prm-llama3-tiny.gguf, RLHFlow format), PROBLEM (default "Once upon a time"),
+# DELIMITER (the step delimiter, default "." : stories260K's steps are sentences), MAX_TOKENS (default
 # 128), THREADS (default nproc, for ponder and each server), SEED (default 1), BUILD (default build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,8 @@ threads=${THREADS:-$(nproc)}
 seed=${SEED:-1}
 n=16
 m=4
-problem="Once upon a time"
+problem=${PROBLEM:-Once upon a time}
+delimiter=${DELIMITER:-.}
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -61,7 +63,7 @@ gen_url=http://127.0.0.1:$gen_port
 prm_url=http://127.0.0.1:$prm_port
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-common=(--strategy beam -n $n --beam-width $m --delimiter . --max-tokens "$max_tokens" --seed "$seed" --json)
+common=(--strategy beam -n $n --beam-width $m --delimiter "$delimiter" --max-tokens "$max_tokens" --seed "$seed" --json)
 
 run() {  # name: prints "seconds completion_tokens"
   case $1 in
@@ -73,7 +75,7 @@ run() {  # name: prints "seconds completion_tokens"
         "${common[@]}" 2>/dev/null |
         python3 -c 'import json,sys; u=json.load(sys.stdin)["usage"]; print(u["seconds"], u["completion_tokens"])' ;;
     naive)
-      python3 "$root/bench/naive_beam.py" "$gen_url" "$prm_url" "$problem" $n $m "$max_tokens" . "$seed" |
+      python3 "$root/bench/naive_beam.py" "$gen_url" "$prm_url" "$problem" $n $m "$max_tokens" "$delimiter" "$seed" |
         python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["seconds"], r["completion_tokens"])' ;;
   esac
 }
