@@ -16,7 +16,7 @@ void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::ve
       {"auto", RemoteApi::kAuto}, {"llama-server", RemoteApi::kLlamaServer}, {"vllm", RemoteApi::kVllm}};
   cmd->add_option("--remote-api", f.api,
                   "the endpoints' API: llama-server, vllm (its OpenAI API), or auto (asks the first endpoint)")
-      ->transform(CLI::CheckedTransformer(apis))
+      ->transform(CLI::CheckedTransformer(apis).description("{auto,llama-server,vllm}"))
       ->default_str("auto");
   cmd->add_option("--remote-parallel", f.parallel,
                   "requests in flight per endpoint (match the server's -np)")
