@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/remote_engine.h"
+#include "fake_vllm.h"
 #include "llama_server.h"
 #include "run_command.h"
 #include "serve_process.h"
@@ -153,32 +155,38 @@ TEST_F(Remote, ChatTemplateMatchesInProcess) {
   EXPECT_THROW(r->apply_chat_template({chat[0]}, false, true), EngineError);
 }
 
-TEST_F(Remote, GreedyGenerationMatchesInProcess) {
-  auto local = open_stories_engine(8, 4096);
-  auto r = remote({a()->url()});
-  compare_generation(*local, *r, 4, [](BranchId b, int i) {
+// Greedy generation, with and without top entries and with settings that cannot change a greedy
+// pick: the in-process engine's completions.
+void expect_greedy_matches(Engine& local, RemoteEngine& r) {
+  compare_generation(local, r, 4, [](BranchId b, int i) {
     GenerateRequest g = greedy(b, 20 + 10 * i);
     g.sampling.top_logprobs = i % 2 == 0 ? 3 : 0;
     return g;
   }, "greedy");
   // Sampling settings that cannot change a greedy pick, and a stop at end-of-generation off.
-  compare_generation(*local, *r, 2, [](BranchId b, int i) {
+  compare_generation(local, r, 2, [](BranchId b, int i) {
     GenerateRequest g = greedy(b, 40);
     g.sampling.top_k = 5;
     g.sampling.min_p = 0.01f;
     g.stop.stop_at_eos = i == 0;
     return g;
   }, "greedy, settings");
-  const EngineStats s = r->stats();
+  const EngineStats s = r.stats();
   EXPECT_GT(s.prompt_tokens, 0);
   EXPECT_GE(s.generated_tokens, 20 + 30 + 40 + 50);
   EXPECT_GT(s.decode_calls, 0);
 }
 
-TEST_F(Remote, StopSemanticsMatchInProcess) {
+TEST_F(Remote, GreedyGenerationMatchesInProcess) {
   auto local = open_stories_engine(8, 4096);
   auto r = remote({a()->url()});
-  const auto out = compare_generation(*local, *r, 6, [](BranchId b, int i) {
+  expect_greedy_matches(*local, *r);
+}
+
+// Each stop rule (strings, inside and across tokens, with the string kept, a predicate, no
+// tokens at all) ends a completion where the in-process engine ends it.
+void expect_stops_match(Engine& local, Engine& r) {
+  const auto out = compare_generation(local, r, 6, [](BranchId b, int i) {
     GenerateRequest g = greedy(b, 60);
     switch (i) {
       case 0: g.stop.stop = {"."}; break;
@@ -206,6 +214,12 @@ TEST_F(Remote, StopSemanticsMatchInProcess) {
   EXPECT_TRUE(out[4].tokens.empty());
   EXPECT_EQ(out[5].finish_reason, FinishReason::kStop);
   EXPECT_EQ(out[5].text.find(','), std::string::npos);
+}
+
+TEST_F(Remote, StopSemanticsMatchInProcess) {
+  auto local = open_stories_engine(8, 4096);
+  auto r = remote({a()->url()});
+  expect_stops_match(*local, *r);
 }
 
 // Continuous batching: each finished request forks its branch into two more, to a depth of
@@ -247,14 +261,11 @@ TEST_F(Remote, ContinuousBatchingMatchesInProcess) {
   for (const EndpointStats& s : r->endpoint_stats()) EXPECT_GT(s.requests, 0) << s.url;
 }
 
-TEST_F(Remote, EvaluateMatchesInProcess) {
-  auto local = open_stories_engine(8, 4096);
-  RemoteOptions o;
-  o.endpoints = {a()->url()};
-  o.probe_top_k = 2;  // most candidates below are outside: read by a forced probe
-  auto r = open_remote_engine(o);
+// Probabilities at several positions of two branches, for candidates in and outside the top
+// entries a probe lists (`r` lists 2): the in-process engine's.
+void expect_evaluate_matches(Engine& local, Engine& r) {
   std::vector<EvaluateResult> res[2];
-  Engine* engines[2] = {local.get(), r.get()};
+  Engine* engines[2] = {&local, &r};
   for (int e = 0; e < 2; ++e) {
     const BranchId b1 = engines[e]->new_branch(engines[e]->tokenize(kPrompt, true, false));
     const BranchId b2 = engines[e]->fork(b1);
@@ -275,12 +286,21 @@ TEST_F(Remote, EvaluateMatchesInProcess) {
       }
     }
   }
-  EXPECT_THROW(r->evaluate({{r->new_branch({1}), {5}, {1}, {5}}}), EngineError);  // position outside
+  EXPECT_THROW(r.evaluate({{r.new_branch({1}), {5}, {1}, {5}}}), EngineError);  // position outside
 }
 
-// Greedy beam search with a PRM, both served remotely (the generator by two servers): the same
-// solutions and step scores as in-process.
-TEST_F(Remote, BeamSearchWithRemotePrmMatchesInProcess) {
+TEST_F(Remote, EvaluateMatchesInProcess) {
+  auto local = open_stories_engine(8, 4096);
+  RemoteOptions o;
+  o.endpoints = {a()->url()};
+  o.probe_top_k = 2;  // most candidates below are outside: read by a forced probe
+  auto r = open_remote_engine(o);
+  expect_evaluate_matches(*local, *r);
+}
+
+// Greedy beam search and DVTS with a PRM on `remote_prm` and the generator on `remote_gen`
+// (stories260K): the same solutions and step scores as in-process.
+void expect_prm_search_matches(RemoteEngine& remote_gen, Engine& remote_prm) {
   auto local_gen = open_stories_engine(8, 8 * 512);
   LlamaEngineOptions po;
   po.model_path = test_model("prm-llama3-tiny.gguf");
@@ -289,8 +309,6 @@ TEST_F(Remote, BeamSearchWithRemotePrmMatchesInProcess) {
   po.n_threads = 1;
   po.reproducible = true;
   auto local_prm = open_llama_engine(po);
-  auto remote_gen = remote({a()->url(), b()->url()});
-  auto remote_prm = remote({prm()->url()});
   for (Strategy s : {Strategy::kBeam, Strategy::kDvts}) {
     SearchOptions o;
     o.strategy = s;
@@ -301,8 +319,8 @@ TEST_F(Remote, BeamSearchWithRemotePrmMatchesInProcess) {
     o.temperature = 0.0f;
     o.seed = 3;
     SearchResult results[2];
-    Engine* gens[2] = {local_gen.get(), remote_gen.get()};
-    Engine* prms[2] = {local_prm.get(), remote_prm.get()};
+    Engine* gens[2] = {local_gen.get(), &remote_gen};
+    Engine* prms[2] = {local_prm.get(), &remote_prm};
     for (int e = 0; e < 2; ++e) {
       ProcessRewardModel prm(*prms[e], PrmFormat::rlhflow());
       const SearchProblem p{kPrompt, gens[e]->tokenize(kPrompt, true, false)};
@@ -320,8 +338,16 @@ TEST_F(Remote, BeamSearchWithRemotePrmMatchesInProcess) {
       }
     }
   }
-  EXPECT_EQ(remote_gen->free_slots(), 4096);
-  for (const EndpointStats& s : remote_gen->endpoint_stats()) EXPECT_GT(s.requests, 0) << s.url;
+  EXPECT_EQ(remote_gen.free_slots(), 4096);
+  for (const EndpointStats& s : remote_gen.endpoint_stats()) EXPECT_GT(s.requests, 0) << s.url;
+}
+
+// Greedy beam search with a PRM, both served remotely (the generator by two servers): the same
+// solutions and step scores as in-process.
+TEST_F(Remote, BeamSearchWithRemotePrmMatchesInProcess) {
+  auto remote_gen = remote({a()->url(), b()->url()});
+  auto remote_prm = remote({prm()->url()});
+  expect_prm_search_matches(*remote_gen, *remote_prm);
 }
 
 // Sampling hot (temperature 3) from stories260K: its byte tokens (<0xE2> and the like) end inside
@@ -411,24 +437,29 @@ TEST_F(Remote, RefusesWhatItCannotDo) {
   EXPECT_THROW(r->generate({greedy(r->new_branch({}), 5)}), EngineError);
 }
 
-// A server that dies mid-generation: an EngineError that names it, soon, not a hang.
-TEST_F(Remote, KilledServerFailsFastNamingIt) {
-  LlamaServer doomed(stories_model(), 2, 512);
-  auto r = remote({doomed.url()});
-  const BranchId root = r->new_branch(r->tokenize(kPrompt, true, false));
+// Generation on `r` whose server `kill` ends as the first completion finishes: an EngineError
+// that names `url`, soon, not a hang.
+void expect_death_reported(RemoteEngine& r, const std::string& url, const std::function<void()>& kill) {
+  const BranchId root = r.new_branch(r.tokenize(kPrompt, true, false));
   int finished = 0;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    r->generate({greedy(root, 8)}, [&](size_t, const Completion&) {
-      if (++finished == 1) doomed.kill();
-      return std::vector<GenerateRequest>{greedy(r->fork(root), 8)};
+    r.generate({greedy(root, 8)}, [&](size_t, const Completion&) {
+      if (++finished == 1) kill();
+      return std::vector<GenerateRequest>{greedy(r.fork(root), 8)};
     });
     FAIL() << "generation went on after its server died";
   } catch (const EngineError& e) {
-    EXPECT_NE(std::string(e.what()).find(doomed.url()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(url), std::string::npos) << e.what();
   }
   EXPECT_EQ(finished, 1);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+}
+
+TEST_F(Remote, KilledServerFailsFastNamingIt) {
+  LlamaServer doomed(stories_model(), 2, 512);
+  auto r = remote({doomed.url()});
+  expect_death_reported(*r, doomed.url(), [&] { doomed.kill(); });
 }
 
 TEST(RemoteEngine, UnreachableEndpointFailsClearly) {
@@ -437,11 +468,14 @@ TEST(RemoteEngine, UnreachableEndpointFailsClearly) {
   o.endpoints = {url};
   o.retries = 1;
   o.retry_backoff_s = 0.05;
-  try {
-    open_remote_engine(o);
-    FAIL() << "opened an engine on " << url;
-  } catch (const EngineError& e) {
-    EXPECT_NE(std::string(e.what()).find(url), std::string::npos) << e.what();
+  for (RemoteApi api : {RemoteApi::kAuto, RemoteApi::kLlamaServer, RemoteApi::kVllm}) {
+    o.api = api;
+    try {
+      open_remote_engine(o);
+      FAIL() << "opened an engine on " << url;
+    } catch (const EngineError& e) {
+      EXPECT_NE(std::string(e.what()).find(url), std::string::npos) << to_string(api) << ": " << e.what();
+    }
   }
   o.endpoints = {};
   EXPECT_THROW(open_remote_engine(o), EngineError);
@@ -533,6 +567,201 @@ TEST_F(Remote, CliEvalOverRemoteResumesOnOtherEndpoints) {
   const CommandResult report = run_command(ponder + " report --db " + shell_quote(db) + " --out " + shell_quote((dir / "r").string()));
   EXPECT_EQ(report.code, 0) << report.err;
   std::filesystem::remove_all(dir);
+}
+
+// --- vLLM's OpenAI API, against FakeVllm (tests/fake_vllm.h): the in-process engine behind
+// vLLM's requests and answers.
+
+class Vllm : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() {
+    for (auto& s : servers_) s.reset();
+  }
+  void SetUp() override {
+    PONDER_REQUIRE_FILE(stories_model());
+    PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  }
+
+  static FakeVllm* a() { return server(0, stories_model(), "stories260K", 1024); }
+  static FakeVllm* b() { return server(1, stories_model(), "stories260K", 1024); }
+  static FakeVllm* prm() { return server(2, test_model("prm-llama3-tiny.gguf"), "prm-llama3-tiny", 2048); }
+
+  static std::unique_ptr<RemoteEngine> remote(std::vector<std::string> urls, int32_t probe_top_k = 20) {
+    RemoteOptions o;
+    o.api = RemoteApi::kVllm;
+    o.endpoints = std::move(urls);
+    o.max_inflight_per_endpoint = 4;
+    o.retries = 1;
+    o.retry_backoff_s = 0.05;
+    o.probe_top_k = probe_top_k;
+    return open_remote_engine(o);
+  }
+
+ private:
+  static FakeVllm* server(int i, const std::string& model, const std::string& name, int max_len) {
+    if (!servers_[i]) servers_[i] = std::make_unique<FakeVllm>(model, name, max_len);
+    return servers_[i].get();
+  }
+  static std::unique_ptr<FakeVllm> servers_[3];
+};
+std::unique_ptr<FakeVllm> Vllm::servers_[3];
+
+TEST_F(Vllm, TextCallsMatchInProcess) {
+  auto local = open_stories_engine(4, 1024);
+  RemoteOptions o;
+  o.endpoints = {a()->url()};
+  auto r = open_remote_engine(o);  // auto: vLLM, by its /v1/models
+  EXPECT_EQ(r->vocab_size(), local->vocab_size());
+  EXPECT_EQ(r->context_size(), 1024);
+  EXPECT_EQ(r->model_info().id, "stories260K");
+  EXPECT_FALSE(r->has_chat_template());
+  EXPECT_THROW(r->apply_chat_template({{"user", "hi"}}, true), EngineError);
+  for (const char* text : {kPrompt, "Lily said: \"Héllo — 日本\" </s>", ""}) {
+    for (bool special : {false, true}) {
+      // vLLM's tokenizer always parses special tokens.
+      EXPECT_EQ(r->tokenize(text, special, false), local->tokenize(text, special, true)) << text;
+    }
+  }
+  // Token texts are exact, except for byte tokens that are no UTF-8 alone: vLLM decodes those
+  // as U+FFFD.
+  int replaced = 0;
+  for (Token t = 0; t < local->vocab_size(); ++t) {
+    const std::string piece = local->token_to_piece(t);
+    if (hf_utf8(piece) == piece) {
+      ASSERT_EQ(r->token_to_piece(t), piece) << "token " << t;
+    } else {
+      ASSERT_EQ(r->token_to_piece(t), "\xEF\xBF\xBD") << "token " << t;
+      ++replaced;
+    }
+  }
+  EXPECT_GT(replaced, 0) << "no byte token: the case the exception above is for did not occur";
+  o.api = RemoteApi::kLlamaServer;
+  EXPECT_THROW(open_remote_engine(o), EngineError);
+}
+
+TEST_F(Vllm, ChatTemplateMatchesInProcess) {
+  LlamaEngineOptions o;
+  o.model_path = test_model("prm-llama3-tiny.gguf");
+  o.vocab_only = true;
+  auto local = open_llama_engine(o);
+  auto r = remote({prm()->url()});
+  EXPECT_EQ(r->vocab_size(), local->vocab_size());
+  ASSERT_TRUE(r->has_chat_template());
+  const std::vector<ChatMessage> chat = {{"system", "Be brief."}, {"user", "2+2?"}, {"assistant", "4, since"}};
+  EXPECT_EQ(r->apply_chat_template({chat[0], chat[1]}, true), local->apply_chat_template({chat[0], chat[1]}, true));
+  EXPECT_EQ(r->apply_chat_template(chat, false, true), local->apply_chat_template(chat, false, true));
+  EXPECT_THROW(r->apply_chat_template({chat[0]}, false, true), EngineError);
+}
+
+TEST_F(Vllm, GreedyGenerationMatchesInProcess) {
+  auto local = open_stories_engine(8, 4096);
+  auto r = remote({a()->url()});
+  expect_greedy_matches(*local, *r);
+}
+
+// vLLM tells no end-of-generation tokens: the engine learns each from a completion the server
+// ends there (llama-eos makes them likely), and goes through them with stop_at_eos off.
+TEST_F(Vllm, EndOfGenerationIsLearnedFromTheServer) {
+  const std::string model = test_model("llama-eos.gguf");
+  PONDER_REQUIRE_FILE(model);
+  FakeVllm server(model, "llama-eos", 512);
+  auto r = remote({server.url()});
+  LlamaEngineOptions lo;
+  lo.model_path = model;
+  lo.vocab_only = true;
+  auto local = open_llama_engine(lo);
+  EXPECT_EQ(r->eos_token(), -1);
+  const std::vector<Token> prompt = r->tokenize("Hello", true, true);
+  for (bool stop_at_eos : {true, false}) {
+    std::vector<GenerateRequest> reqs;
+    for (int i = 0; i < 8; ++i) {
+      GenerateRequest g = greedy(r->new_branch(prompt), 100);
+      g.sampling.temperature = 1.0f;
+      g.sampling.seed = static_cast<uint64_t>(i);
+      g.stop.stop_at_eos = stop_at_eos;
+      reqs.push_back(g);
+    }
+    int eos = 0, passed = 0;
+    for (const Completion& c : r->generate(reqs)) {
+      eos += c.finish_reason == FinishReason::kEos;
+      passed += std::any_of(c.tokens.begin(), c.tokens.end() - 1, [&](Token t) { return local->is_end_of_generation(t); });
+      if (!stop_at_eos) EXPECT_EQ(c.tokens.size(), 100u);
+    }
+    if (stop_at_eos) {
+      EXPECT_GT(eos, 0) << "the fixture makes end-of-generation likely; none of 8 samples ended";
+      EXPECT_EQ(r->eos_token(), local->eos_token());
+      EXPECT_TRUE(r->is_end_of_generation(local->eos_token()));
+    } else {
+      EXPECT_GT(passed, 0);
+    }
+  }
+}
+
+TEST_F(Vllm, StopSemanticsMatchInProcess) {
+  auto local = open_stories_engine(8, 4096);
+  auto r = remote({a()->url()});
+  expect_stops_match(*local, *r);
+}
+
+TEST_F(Vllm, ContinuousBatchingAcrossEndpoints) {
+  auto local = open_stories_engine(8, 4096);
+  auto r = remote({a()->url(), b()->url()});
+  compare_generation(*local, *r, 8, [](BranchId b, int i) { return greedy(b, 10 + i); }, "two endpoints");
+  for (const EndpointStats& s : r->endpoint_stats()) EXPECT_GT(s.requests, 0) << s.url;
+}
+
+TEST_F(Vllm, EvaluateMatchesInProcess) {
+  auto local = open_stories_engine(8, 4096);
+  const int before = a()->completions();
+  auto r = remote({a()->url()}, 2);  // most candidates below are outside: a prompt of their own
+  const int opening = a()->completions() - before;
+  expect_evaluate_matches(*local, *r);
+  // The top entries serve where they hold a candidate: with the whole vocabulary listed, one
+  // request per evaluated branch.
+  auto wide = remote({a()->url()}, 20);
+  const BranchId b = wide->new_branch(wide->tokenize(kPrompt, true, false));
+  std::vector<Token> top;
+  {
+    const BranchId lb = local->new_branch(local->tokenize(kPrompt, true, false));
+    local->append(lb, {13});
+    GenerateRequest g = greedy(lb, 1);
+    g.sampling.top_logprobs = 3;
+    const auto out = local->generate({g});
+    for (const TokenLogprob& t : out.at(0).steps.at(0).top) top.push_back(t.token);
+  }
+  const int start = a()->completions();
+  const auto res = wide->evaluate({{b, {13}, {0}, top}});
+  EXPECT_EQ(a()->completions() - start, 1);
+  EXPECT_GT(opening, 0);
+  ASSERT_EQ(res.at(0).probs.at(0).size(), 3u);
+  EXPECT_GT(res[0].probs[0][0], res[0].probs[0][2]);
+}
+
+TEST_F(Vllm, BeamSearchWithRemotePrmMatchesInProcess) {
+  auto remote_gen = remote({a()->url(), b()->url()});
+  auto remote_prm = remote({prm()->url()});
+  expect_prm_search_matches(*remote_gen, *remote_prm);
+}
+
+TEST_F(Vllm, StoppedServerFailsFastNamingIt) {
+  FakeVllm doomed(stories_model(), "stories260K", 512);
+  auto r = remote({doomed.url()});
+  expect_death_reported(*r, doomed.url(), [&] { doomed.stop(); });
+}
+
+TEST_F(Vllm, CliSolveOverVllm) {
+  const std::string ponder = shell_quote(build_file("ponder"));
+  for (const std::string api : {"", " --remote-api vllm"}) {
+    const CommandResult solve = run_command(
+        ponder + " solve 'Once upon a time' --remote " + a()->url() + "," + b()->url() + " --prm-remote " + prm()->url() +
+        api + " --strategy beam -n 4 --beam-width 2 --max-tokens 32 --delimiter . --seed 1 --json");
+    ASSERT_EQ(solve.code, 0) << solve.err;
+    const auto j = nlohmann::json::parse(solve.out);
+    EXPECT_FALSE(j.at("solutions").empty()) << api;
+  }
+  const CommandResult wrong = run_command(ponder + " generate -p hi --remote " + a()->url() + " --remote-api llama-server");
+  EXPECT_NE(wrong.code, 0);
+  EXPECT_NE(wrong.err.find("not a llama-server"), std::string::npos) << wrong.err;
 }
 
 }  // namespace

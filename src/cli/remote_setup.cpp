@@ -1,6 +1,7 @@
 #include "cli/remote_setup.h"
 
 #include <cstdlib>
+#include <map>
 
 namespace ponder::cli {
 
@@ -8,8 +9,15 @@ void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::ve
                       const std::string& key_flag) {
   CLI::Option* remote =
       cmd->add_option("--remote", f.generator,
-                      "generate on llama-server endpoints (URL, repeatable or comma-separated) instead of --model");
+                      "generate on llama-server or vLLM endpoints (URL, repeatable or comma-separated) instead "
+                      "of --model");
   remote->excludes(model);
+  const std::map<std::string, RemoteApi> apis = {
+      {"auto", RemoteApi::kAuto}, {"llama-server", RemoteApi::kLlamaServer}, {"vllm", RemoteApi::kVllm}};
+  cmd->add_option("--remote-api", f.api,
+                  "the endpoints' API: llama-server, vllm (its OpenAI API), or auto (asks the first endpoint)")
+      ->transform(CLI::CheckedTransformer(apis).description("{auto,llama-server,vllm}"))
+      ->default_str("auto");
   cmd->add_option("--remote-parallel", f.parallel,
                   "requests in flight per endpoint (match the server's -np)")
       ->check(CLI::Range(1, 1024))
@@ -20,8 +28,8 @@ void add_remote_flags(CLI::App* cmd, RemoteFlags& f, CLI::Option* model, std::ve
   cmd->add_option(key_flag, f.api_key, "bearer token for the endpoints (default: $PONDER_API_KEY)");
   if (prm_remote) {
     cmd->add_option("--prm-remote", *prm_remote,
-                    "a process reward model on llama-server endpoints instead of --prm (URL, repeatable or "
-                    "comma-separated)");
+                    "a process reward model on llama-server or vLLM endpoints instead of --prm (URL, "
+                    "repeatable or comma-separated; their API is also --remote-api's)");
   }
 }
 
@@ -35,6 +43,7 @@ std::unique_ptr<RemoteEngine> open_remote(const std::vector<std::string>& urls, 
   o.max_inflight_per_endpoint = flags.parallel;
   o.request_timeout_s = flags.timeout;
   o.api_key = flags.api_key;
+  o.api = flags.api;
   if (o.api_key.empty()) {
     if (const char* key = std::getenv("PONDER_API_KEY")) o.api_key = key;
   }

@@ -1,5 +1,5 @@
 // Commands on remote backends: --remote (instead of --model) and --prm-remote (instead of --prm)
-// name llama-server endpoints; the flags here say how to reach them.
+// name llama-server or vLLM endpoints; the flags here say how to reach them.
 #pragma once
 
 #include <memory>
@@ -17,9 +17,10 @@ struct RemoteFlags {
   int parallel = 8;                    // requests in flight per endpoint
   double timeout = 600.0;              // seconds to wait for one response
   std::string api_key;                 // --api-key, else $PONDER_API_KEY
+  RemoteApi api = RemoteApi::kAuto;    // --remote-api: the endpoints' API
 };
 
-// --remote URL (repeatable, or comma-separated), --remote-parallel, --remote-timeout, the
+// --remote URL (repeatable, or comma-separated), --remote-api, --remote-parallel, --remote-timeout, the
 // endpoints' key (`key_flag`: --api-key, or another name where the command has an --api-key of
 // its own), and --prm-remote URL into *prm_remote when given. --remote excludes `model` (the
 // command's --model option); a command takes one of them (require_model_or_remote).
