@@ -94,21 +94,38 @@ std::unique_ptr<LlamaEngine> open_generator(const std::string& path, const Train
   return open_llama_engine(eo);
 }
 
+// How many trainings made `entry` (a summary's generator entry): 1, plus one per continuation.
+int trainings(const ordered_json& entry) {
+  return entry.contains("continued_from") ? 1 + trainings(entry["continued_from"]) : 1;
+}
+
+// `previous`: the summary's generator entry before this run (null if none); a continued training
+// nests it, so that the summary tells every run that made the model.
 ordered_json train_generator(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
-                             const std::string& command_line) {
+                             const std::string& command_line, const ordered_json& previous) {
   const std::string model_path = (dir / "toy-generator.gguf").string();
   toy::TrainOptions t = o.generator;
-  t.description = "ponder toy arithmetic generator, trained from scratch: " + command_line;
-  fmt::print("training the generator\n");
+  const bool continued = !t.init_from.empty();
+  t.description = std::string("ponder toy arithmetic generator, ") +
+                  (continued ? "training continued from " + t.init_from : "trained from scratch") + ": " + command_line;
+  // A continued training's curve goes beside the earlier ones: generator-curve-2.csv, ...
+  const int run = continued && !previous.is_null() ? trainings(previous) + 1 : 1;
+  const std::string curve = run == 1 ? "generator-curve.csv" : fmt::format("generator-curve-{}.csv", run);
+  fmt::print("training the generator{}\n", continued ? " (continued)" : "");
   const toy::TrainResult r =
       toy::train_language_model(generator_docs(level_slice(splits.train, 0, o.train_per_level)),
                                 generator_docs(splits.validation), t, model_path, {}, print_point);
-  toy::write_curve_csv((dir / "generator-curve.csv").string(), r.curve);
+  toy::write_curve_csv((dir / curve).string(), r.curve);
   fmt::print("trained {} parameters on {} tokens per epoch: {:.0f} tokens/s, {:.0f}s; wrote {}\n", r.parameters,
              r.train_tokens, r.tokens_per_second, r.train_seconds, model_path);
   const auto& s = t.shape;
   ordered_json j = {{"file", "toy-generator.gguf"}, {"n_embd", s.n_embd}, {"n_layer", s.n_layer},
-                    {"n_head", s.n_head}, {"n_ff", s.n_ff}, {"n_ctx", s.n_ctx}, {"batch", t.batch}};
+                    {"n_head", s.n_head}, {"n_ff", s.n_ff}, {"n_ctx", s.n_ctx}, {"batch", t.batch},
+                    {"curve", curve}};
+  if (continued) {
+    j["init_from"] = fs::path(t.init_from).filename().string();
+    if (!previous.is_null()) j["continued_from"] = previous;
+  }
   j.update(training_json(t, r));
   if (o.skip_eval || splits.validation.empty()) return j;
 
@@ -223,16 +240,22 @@ int run(const TrainToyOptions& o, const std::string& command_line) {
                                    {"prm_train", o.prm_problems_per_level},
                                    {"validation", o.validation_per_level},
                                    {"test", o.test_per_level}};
+  // Written after each stage, so that a later stage's failure loses nothing of an earlier one.
+  auto save = [&] {
+    std::ofstream(summary_path, std::ios::binary) << summary.dump(2) << '\n';
+    fmt::print("wrote {}\n", summary_path.string());
+  };
   if (has("generator")) {
-    summary["generator"] = train_generator(o, splits, dir, command_line);
+    const ordered_json previous = summary.contains("generator") ? summary["generator"] : ordered_json();
+    summary["generator"] = train_generator(o, splits, dir, command_line, previous);
     summary["generator"]["command"] = command_line;
+    save();
   }
   if (has("prm")) {
     summary["prm"] = train_prm(o, splits, dir, command_line);
     summary["prm"]["command"] = command_line;
+    save();
   }
-  std::ofstream(summary_path, std::ios::binary) << summary.dump(2) << '\n';
-  fmt::print("wrote {}\n", summary_path.string());
   return 0;
 }
 
@@ -281,6 +304,9 @@ Command add_train_toy_command(CLI::App& app) {
   cmd->add_option("--n-ctx", s.n_ctx, "generator tokens per training window (and its context length)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   add_training_options(cmd, o->generator, "");
+  cmd->add_option("--init-from", o->generator.init_from,
+                  "continue training this toy generator GGUF (its shape is kept) instead of starting from scratch")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--skip-eval", o->skip_eval, "do not measure the generator's greedy accuracy on validation");
   cmd->add_option("--prm-problems-per-level", o->prm_problems_per_level,
                   "problems per level (after the generator's in the train split) sampled for the PRM")
