@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The main job: set up and build, then a real generation.
-#   scripts/run.sh [MODEL.gguf] [PROMPT] [extra ponder generate flags...]
-# Default model: ../shared/models/stories260K.gguf.
+# The main job: set up and build, then test-time compute on the toy arithmetic task (models/toy,
+# made by `ponder train-toy`): every strategy at budgets 1 to 64 over the toy test set, into
+# SQLite, then the report (Markdown on standard output; report.md and plots in build/toy-report).
+# Run again, it resumes: what is stored is not redone.
+#   scripts/run.sh [extra ponder eval flags...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
-model=${1:-$root/../shared/models/stories260K.gguf}
-prompt=${2:-Once upon a time}
-shift $(( $# > 2 ? 2 : $# ))
-exec "$root/build/ponder" generate --model "$model" --prompt "$prompt" -n 4 --max-tokens 96 "$@"
+toy=$root/models/toy
+db=$root/build/toy-eval.sqlite
+"$root/build/ponder" eval --dataset "$toy/toy-test.jsonl" --model "$toy/toy-generator.gguf" \
+  --prm "$toy/toy-prm.gguf" --strategies majority,best-of-n,weighted-best-of-n,beam,dvts \
+  --budgets 1,4,16,64 --max-tokens 192 --seed 1 --db "$db" "$@"
+exec "$root/build/ponder" report --db "$db" --out "$root/build/toy-report"
