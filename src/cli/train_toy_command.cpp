@@ -21,6 +21,7 @@
 #include "tasks/toy/attempts.h"
 #include "tasks/toy/prm_data.h"
 #include "tasks/toy/train.h"
+#include "verify/prm.h"
 
 namespace ponder::cli {
 namespace {
@@ -41,6 +42,7 @@ struct TrainToyOptions {
   int prm_problems_per_level = 400;
   int prm_samples = 4;
   float prm_temperature = 1.0f;
+  std::string prm_loss_on = "labels";  // labels: the "+"/"-" answers only; all: every token
   toy::TrainOptions prm;
 };
 
@@ -60,6 +62,9 @@ std::vector<toy::Problem> level_slice(const std::vector<toy::Problem>& split, si
   }
   return out;
 }
+
+// ChatML's assistant header (kToyChatTemplate): a PRM's label follows it.
+constexpr const char* kAssistantHeader = "<|im_start|>assistant\n";
 
 std::string fmt_loss(double v) { return std::isnan(v) ? "-" : fmt::format("{:.4f}", v); }
 
@@ -149,10 +154,11 @@ ordered_json train_generator(const TrainToyOptions& o, const toy::Splits& splits
   return j;
 }
 
-// Sampled solutions as labelled PRM conversations, with their counts in `stats`.
+// Sampled solutions as labelled PRM conversations, with their counts in `stats`; the attempts
+// themselves into *kept when given.
 std::vector<std::string> prm_docs(LlamaEngine& engine, const std::vector<toy::Problem>& problems, int samples,
-                                  SamplingParams sampling, ordered_json& stats) {
-  const auto attempts = toy::attempt_problems(engine, problems, samples, sampling);
+                                  SamplingParams sampling, ordered_json& stats, std::vector<toy::Attempt>* kept = nullptr) {
+  auto attempts = toy::attempt_problems(engine, problems, samples, sampling);
   std::vector<std::string> docs;
   int64_t good = 0, bad = 0, correct = 0;
   for (const auto& a : attempts) {
@@ -163,7 +169,38 @@ std::vector<std::string> prm_docs(LlamaEngine& engine, const std::vector<toy::Pr
     correct += a.check.correct ? 1 : 0;
   }
   stats = {{"solutions", attempts.size()}, {"correct_solutions", correct}, {"steps_good", good}, {"steps_bad", bad}};
+  if (kept) *kept = std::move(attempts);
   return docs;
+}
+
+// The trained PRM read as ponder's verifier reads it, on held-out sampled solutions: how often a
+// step's score is on the side of 0.5 its label is, and the mean last-step score of correct and of
+// wrong solutions.
+ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Problem>& problems,
+                          const std::vector<toy::Attempt>& attempts, int32_t threads) {
+  LlamaEngineOptions eo;
+  eo.model_path = prm_path;
+  eo.max_branches = 2;
+  eo.n_ctx = 2 * 1024;
+  eo.n_threads = threads;
+  const auto engine = open_llama_engine(eo);
+  ProcessRewardModel prm(*engine, PrmFormat::rlhflow());
+  int64_t steps = 0, agree = 0;
+  double last[2] = {0.0, 0.0};
+  int64_t solutions[2] = {0, 0};
+  for (const auto& a : attempts) {
+    if (a.check.steps.empty()) continue;
+    const auto scored = prm.extend({{prm.root(problems[a.problem].text()), a.check.steps, true}});
+    const std::vector<double>& scores = scored[0].step_scores;
+    for (size_t i = 0; i < scores.size(); ++i) agree += (scores[i] > 0.5) == a.check.labels[i] ? 1 : 0;
+    steps += static_cast<int64_t>(scores.size());
+    last[a.check.correct] += scores.back();
+    solutions[a.check.correct] += 1;
+    prm.release(scored[0].state);
+  }
+  auto mean = [](double sum, int64_t n) { return n ? ordered_json(sum / static_cast<double>(n)) : ordered_json(); };
+  return {{"steps", steps}, {"step_accuracy", mean(static_cast<double>(agree), steps)},
+          {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])}};
 }
 
 ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
@@ -177,6 +214,7 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
   sampling.seed = o.prm.seed;
   ordered_json train_stats, val_stats;
   std::vector<std::string> train_docs, val_docs;
+  std::vector<toy::Attempt> val_attempts;
   {
     const auto engine = open_generator(generator_path, o);
     fmt::print("sampling {} solutions per problem for the PRM\n", o.prm_samples);
@@ -185,7 +223,7 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
     train_docs = prm_docs(*engine, level_slice(splits.train, o.train_per_level, o.prm_problems_per_level), o.prm_samples,
                           sampling, train_stats);
     sampling.seed += 1u << 30;  // validation draws its own samples
-    val_docs = prm_docs(*engine, splits.validation, 1, sampling, val_stats);
+    val_docs = prm_docs(*engine, splits.validation, 1, sampling, val_stats, &val_attempts);
   }
   fmt::print("PRM data: {} (validation {})\n", train_stats.dump(), val_stats.dump());
 
@@ -193,6 +231,9 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
   toy::TrainOptions t = o.prm;
   t.init_from = generator_path;
   t.description = "ponder toy arithmetic PRM (RLHFlow format), fine-tuned from the toy generator: " + command_line;
+  // The loss on the answers only: on whole conversations it is mostly the problems' and steps'
+  // text, which the generator already predicts, and the PRM learned to judge poorly.
+  if (o.prm_loss_on == "labels") t.loss_after = kAssistantHeader;
   fmt::print("training the PRM\n");
   const toy::TrainResult r = toy::train_language_model(train_docs, val_docs, t, model_path,
                                                        {{"tokenizer.chat_template", toy::kToyChatTemplate}}, print_point);
@@ -202,7 +243,13 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
                     {"problems_per_level", o.prm_problems_per_level}, {"samples_per_problem", o.prm_samples},
                     {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
                     {"data", train_stats}, {"validation_data", val_stats}};
+  j["loss_on"] = o.prm_loss_on;
+  j["scored_tokens_per_epoch"] = r.scored_tokens;
   j.update(training_json(t, r));
+  if (!val_attempts.empty()) {
+    j["validation_scores"] = prm_accuracy(model_path, splits.validation, val_attempts, t.n_threads);
+    fmt::print("PRM on the validation samples: {}\n", j["validation_scores"].dump());
+  }
   return j;
 }
 
@@ -316,6 +363,10 @@ Command add_train_toy_command(CLI::App& app) {
   cmd->add_option("--prm-temperature", o->prm_temperature, "sampling temperature of those solutions")
       ->check(CLI::PositiveNumber)->capture_default_str();
   add_training_options(cmd, o->prm, "prm-");
+  cmd->add_option("--prm-loss-on", o->prm_loss_on,
+                  "what the PRM's loss counts: labels (its \"+\"/\"-\" answers) or all (every token)")
+      ->check(CLI::IsMember({"labels", "all"}))
+      ->capture_default_str();
   cmd->add_option("--prm-n-ctx", o->prm.shape.n_ctx, "PRM tokens per training window (its conversations are longer)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--threads", o->generator.n_threads, "CPU threads (0: all)")

@@ -56,13 +56,17 @@ TEST(EmbedderTest, SameTextSameVector) {
   EXPECT_EQ(embedder.embed({kTexts[0], kTexts[1], kTexts[0]}), vectors);
 }
 
+// Batches of other shapes take other matrix kernels (their choice depends on the rows and on the
+// CPU's instruction set), whose float rounding differs: measured up to 3.3e-5 on unit vectors.
+constexpr double kAcrossBatches = 2e-4;
+
 TEST(EmbedderTest, BatchedEqualsOneAtATime) {
   PONDER_REQUIRE_FILE(stories_model());
   LlamaEmbedder embedder(stories_options());
   const auto batched = embedder.embed(kTexts);
   for (size_t t = 0; t < kTexts.size(); ++t) {
     const auto alone = embedder.embed({kTexts[t]});
-    for (size_t i = 0; i < alone[0].size(); ++i) EXPECT_NEAR(batched[t][i], alone[0][i], 1e-5) << "text " << t;
+    for (size_t i = 0; i < alone[0].size(); ++i) EXPECT_NEAR(batched[t][i], alone[0][i], kAcrossBatches) << "text " << t;
   }
 }
 
@@ -77,7 +81,7 @@ TEST(EmbedderTest, SplitsWorkAcrossDecodeCalls) {
   const auto a = big.embed(kTexts);
   const auto b = small.embed(kTexts);
   for (size_t t = 0; t < kTexts.size(); ++t) {
-    for (size_t i = 0; i < a[t].size(); ++i) EXPECT_NEAR(a[t][i], b[t][i], 1e-5) << "text " << t;
+    for (size_t i = 0; i < a[t].size(); ++i) EXPECT_NEAR(a[t][i], b[t][i], kAcrossBatches) << "text " << t;
   }
 }
 

@@ -362,14 +362,23 @@ std::vector<llama_token> tokenize_doc(const llama_vocab* vocab, const std::strin
 // token but the last, labelled with the next.
 struct Window {
   std::vector<int32_t> input, label, pos, doc;  // doc: which document of the window, -1 padding
+  std::vector<char> scored;                     // whether the loss counts the position
   int64_t real = 0;                             // positions before the padding
 };
+
+// Whether position i of `doc` (predicting token i + 1) is trained: every one, or with `after`
+// given, those whose tokens so far end with it.
+bool scored_position(const std::vector<llama_token>& doc, size_t i, const std::vector<llama_token>& after) {
+  if (after.empty()) return true;
+  if (i + 1 < after.size()) return false;
+  return std::equal(after.begin(), after.end(), doc.begin() + static_cast<std::ptrdiff_t>(i + 1 - after.size()));
+}
 
 // Whole documents in `order`, packed into windows: each window takes, among the next kLookahead
 // documents, the longest that still fits, until none does (nearly full windows, in about the
 // given order). Throws when a document does not fit a window at all.
 std::vector<Window> pack(const std::vector<std::vector<llama_token>>& docs, const std::vector<size_t>& order,
-                         int64_t T) {
+                         int64_t T, const std::vector<llama_token>& loss_after) {
   constexpr size_t kLookahead = 64;
   std::vector<Window> out;
   std::vector<size_t> pool;
@@ -381,6 +390,7 @@ std::vector<Window> pack(const std::vector<std::vector<llama_token>>& docs, cons
     w.label.assign(static_cast<size_t>(T), kEosId);
     w.pos.assign(static_cast<size_t>(T), 0);
     w.doc.assign(static_cast<size_t>(T), -1);
+    w.scored.assign(static_cast<size_t>(T), 0);
     for (int32_t n_docs = 0;; ++n_docs) {
       auto best = pool.end();
       for (auto it = pool.begin(); it != pool.end(); ++it) {
@@ -395,6 +405,7 @@ std::vector<Window> pack(const std::vector<std::vector<llama_token>>& docs, cons
         w.label[at] = d[i + 1];
         w.pos[at] = static_cast<int32_t>(i);
         w.doc[at] = n_docs;
+        w.scored[at] = scored_position(d, i, loss_after);
       }
       pool.erase(best);
     }
@@ -502,12 +513,18 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
   std::vector<std::vector<llama_token>> train, val;
   for (const auto& d : train_docs) train.push_back(tokenize_doc(vocab, d));
   for (const auto& d : val_docs) val.push_back(tokenize_doc(vocab, d));
+  std::vector<llama_token> loss_after;
+  if (!o.loss_after.empty()) {
+    loss_after = tokenize_doc(vocab, o.loss_after);
+    loss_after.erase(loss_after.begin());  // BOS
+    loss_after.pop_back();                 // EOS
+  }
   std::vector<size_t> order(train.size()), val_order(val.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = 0; i < val_order.size(); ++i) val_order[i] = i;
-  const std::vector<Window> val_windows = pack(val, val_order, T);
+  const std::vector<Window> val_windows = pack(val, val_order, T, loss_after);
   // Every epoch packs about as many windows; the schedule counts on the first order's.
-  const int64_t steps_estimate = static_cast<int64_t>(pack(train, order, T).size()) / B;
+  const int64_t steps_estimate = static_cast<int64_t>(pack(train, order, T, loss_after).size()) / B;
   if (steps_estimate == 0) {
     throw std::runtime_error("too little training text: fewer than " + std::to_string(B) + " windows of " +
                              std::to_string(T) + " tokens");
@@ -556,7 +573,8 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
   std::vector<float> masks(static_cast<size_t>(T * T * B)), out(static_cast<size_t>(n_vocab * T * B));
   std::unique_ptr<ggml_opt_result, ResultDeleter> ggml_result(ggml_opt_result_init());
   const Window padding{std::vector<int32_t>(static_cast<size_t>(T), kEosId), std::vector<int32_t>(static_cast<size_t>(T), kEosId),
-                       std::vector<int32_t>(static_cast<size_t>(T), 0), std::vector<int32_t>(static_cast<size_t>(T), -1), 0};
+                       std::vector<int32_t>(static_cast<size_t>(T), 0), std::vector<int32_t>(static_cast<size_t>(T), -1),
+                       std::vector<char>(static_cast<size_t>(T), 0), 0};
   auto run_step = [&](const std::vector<Window>& windows, size_t first, bool train_step) -> std::pair<double, int64_t> {
     GgmlPtr ctx_compute(ggml_init({4 * graph_size * ggml_tensor_overhead() + 2 * ggml_graph_overhead_custom(graph_size, true),
                                    nullptr, true}));
@@ -576,7 +594,9 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
         const size_t at = static_cast<size_t>(b * T + t);
         in[at] = w.input[t];
         positions[at] = w.pos[t];
-        onehot[at * n_vocab + w.label[t]] = 1.0f;
+        // Without loss_after every position is trained, padding included (it learns EOS after
+        // EOS, harmless); with it, an all-zero target row adds neither loss nor gradient.
+        if (loss_after.empty() || w.scored[t]) onehot[at * n_vocab + w.label[t]] = 1.0f;
         // A query sees the keys of its own document up to itself; padding only itself.
         float* row = masks.data() + (b * T + t) * T;
         if (w.doc[t] < 0) {
@@ -598,6 +618,7 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
     for (int64_t b = 0; b < B && first + b < windows.size(); ++b) {
       const Window& w = windows[first + b];
       for (int64_t t = 0; t < w.real; ++t) {
+        if (!w.scored[t]) continue;
         const float* row = out.data() + (b * T + t) * n_vocab;
         const float mx = *std::max_element(row, row + n_vocab);
         double sum = 0.0;
@@ -620,9 +641,15 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
   for (int32_t epoch = 1; epoch <= o.epochs; ++epoch) {
     // Fisher-Yates with our own draws: std::shuffle's order differs between libraries.
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_rng() % i]);
-    const std::vector<Window> windows = pack(train, order, T);
+    const std::vector<Window> windows = pack(train, order, T, loss_after);
     const int64_t steps = static_cast<int64_t>(windows.size()) / B;
-    if (epoch == 1) result.train_tokens = steps * B * T;
+    if (epoch == 1) {
+      result.train_tokens = steps * B * T;
+      for (int64_t i = 0; i < steps * B; ++i) {
+        const auto& sc = windows[static_cast<size_t>(i)].scored;
+        result.scored_tokens += std::count(sc.begin(), sc.end(), 1);
+      }
+    }
     const int64_t points = std::min<int64_t>(o.log_points, steps);
     for (int64_t p = 0; p < points; ++p) {
       const auto tp = std::chrono::steady_clock::now();

@@ -52,6 +52,10 @@ struct TrainOptions {
   float weight_decay = 0.0f;
   int32_t log_points = 10;      // curve points per epoch (each also measures validation loss)
   int32_t n_threads = 0;        // 0: every hardware thread
+  // When set, the loss counts only the positions whose text so far ends with this one (special
+  // tokens parsed): the PRM learns its "+"/"-" answers after the assistant header, not the text
+  // of its conversations. The curve's losses then count those positions only.
+  std::string loss_after;
   std::string description;      // general.description of the saved model
   bool verbose = false;         // pass llama.cpp's log through
 };
@@ -74,6 +78,7 @@ struct TrainResult {
   // biases llama.cpp creates for a model made from metadata, trained with the rest).
   int64_t parameters = 0;
   int64_t train_tokens = 0;     // window positions per epoch (steps x batch x n_ctx)
+  int64_t scored_tokens = 0;    // of those, the documents' positions the loss counted
   double train_seconds = 0.0;   // in training steps (validation not counted)
   double tokens_per_second = 0.0;
 };

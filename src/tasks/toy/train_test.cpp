@@ -151,6 +151,30 @@ TEST(ToyPrmData, Conversations) {
   EXPECT_EQ(prm_document(p, check_solution(p, "")), "");
 }
 
+TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
+  // PRM conversations: the loss counts only the "+"/"-" after each assistant header, two a
+  // document (a window each, batch 1: none dropped).
+  const Problem p = one_problem();
+  std::vector<std::string> docs;
+  for (int i = 0; i < 20; ++i) {
+    docs.push_back(prm_document(p, check_solution(p, p.solution())));
+    docs.push_back(prm_document(p, check_solution(p, "7 + 5 = 13\n\nAnswer: \\boxed{13}")));
+  }
+  TrainOptions o = tiny();
+  o.shape.n_ctx = 128;
+  o.batch = 1;
+  o.epochs = 20;
+  o.loss_after = "<|im_start|>assistant\n";
+  const TrainResult r = train_language_model(docs, {}, o, path("prm.gguf"));
+  EXPECT_EQ(r.scored_tokens, 2 * 40);
+  EXPECT_GT(r.curve.front().train_loss, 2.0);  // near-uniform over the vocabulary at first
+  EXPECT_LT(r.curve.back().train_loss, 1.0);   // then about "+" or "-"
+
+  o.loss_after.clear();
+  const TrainResult all = train_language_model(docs, {}, o, path("lm.gguf"));
+  EXPECT_GT(all.scored_tokens, 40 * 50);  // every position of every conversation
+}
+
 TEST_F(ToyTrain, SameSeedSameModel) {
   const std::vector<std::string> docs(60, one_problem().text() + "\n" + one_problem().solution());
   TrainOptions o = tiny();
