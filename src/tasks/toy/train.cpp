@@ -19,6 +19,7 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "llama.h"
+#include "util/normal_stream.h"
 
 namespace ponder::toy {
 
@@ -210,29 +211,6 @@ Weights make_weights(ggml_context* ctx, const ModelShape& s, int64_t n_vocab) {
   w.output = add("output.weight", s.n_embd, n_vocab);
   return w;
 }
-
-// Standard normal samples fixed by the seed on any platform (mt19937_64 and Box-Muller).
-class NormalStream {
- public:
-  explicit NormalStream(uint64_t seed) : gen_(seed) {}
-  double next() {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_;
-    }
-    const double u1 = static_cast<double>((gen_() >> 11) + 1) * 0x1.0p-53;
-    const double u2 = static_cast<double>(gen_() >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = r * std::sin(2.0 * M_PI * u2);
-    have_spare_ = true;
-    return r * std::cos(2.0 * M_PI * u2);
-  }
-
- private:
-  std::mt19937_64 gen_;
-  double spare_ = 0.0;
-  bool have_spare_ = false;
-};
 
 uint64_t fnv1a(const char* s) {
   uint64_t h = 0xcbf29ce484222325ull;
