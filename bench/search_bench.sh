@@ -13,9 +13,12 @@
 #   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
-# default "1 2 3"), MODELS (table 2: "stories smol smoldot", default "stories smol"), KV_LAYOUTS (ponder's --kv for
-# table 2, default "auto split"; solve's auto is unified), PONDER_SHARED_DIR (default ../shared), QUIET_WAIT (seconds to
-# wait before each timed run for other heavy processes, e.g. a compiler, to finish; default 600).
+# default "1 2 3"), MODELS (table 2: "stories smol smoldot", default "stories smol"), STRATEGIES
+# (table 2: "beam" (sampling ahead on idle rows, solve's default), "beam-rbr" (--no-speculate:
+# round by round), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
+# "auto"; solve's auto is unified; "split" also measures split streams), PONDER_SHARED_DIR
+# (default ../shared), QUIET_WAIT (seconds to wait before each timed run for other heavy
+# processes, e.g. a compiler, to finish; default 600).
 #
 # Models: ../shared/models/stories260K.gguf (its steps are sentences: --delimiter .; trained on
 # 512 tokens, so prompt + --max-tokens stays under that), and a random-weight model of
@@ -29,7 +32,8 @@ repeats=${1:-3}
 threads=${THREADS:-$(nproc)}
 seeds=${SEEDS:-1 2 3}
 models=${MODELS:-stories smol}
-kv_layouts=${KV_LAYOUTS:-auto split}
+kv_layouts=${KV_LAYOUTS:-auto}
+strategies=${STRATEGIES:-beam beam-rbr dvts}
 quiet_wait=${QUIET_WAIT:-600}
 shared=${PONDER_SHARED_DIR:-$root/../shared}
 n=16
@@ -80,13 +84,16 @@ wait_quiet() {
 }
 
 # One search. Prints: kv_layout prompt_tokens completion_tokens rounds verifier_tokens
-# verifier_tokens_if_rescored seconds verifier_seconds solutions mean_step_tokens gen_steps.
-# gen_steps: generation steps of the whole search (per round, the longest completion of the
-# round, summed over rounds), read from --trace; completion_tokens / (n * gen_steps) is how full
-# the batch was on average (llama-batched-bench runs n sequences of equal length: always full).
-solve() {  # model strategy seed kv
-  local model=$1 strategy=$2 seed=$3 kv=$4
-  "$build/ponder" solve -m "$(model_path "$model")" --prm "$prm" --prm-format rlhflow --strategy "$strategy" \
+# verifier_tokens_if_rescored seconds verifier_seconds solutions mean_step_tokens gen_steps
+# discarded_tokens. gen_steps: generation steps the search takes round by round (per round, the
+# longest completion of the round, summed over rounds), read from --trace; completion_tokens /
+# (n * gen_steps) is how full the batch is on average without sampling ahead
+# (llama-batched-bench runs n sequences of equal length: always full). discarded_tokens: sampled
+# ahead and dropped (not in completion_tokens).
+solve() {  # model strategy seed kv   (strategy: beam, beam-rbr or dvts)
+  local model=$1 strategy=$2 seed=$3 kv=$4 flags=()
+  [ "$strategy" = beam-rbr ] && { strategy=beam; flags=(--no-speculate); }
+  "$build/ponder" solve -m "$(model_path "$model")" --prm "$prm" --prm-format rlhflow --strategy "$strategy" "${flags[@]}" \
     --n $n --beam-width $m --delimiter . --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds \
     --seed "$seed" --threads "$threads" --kv "$kv" --json --trace "$tmp/trace.json" "$problem" >"$tmp/solve.json"
   python3 - "$tmp/solve.json" "$tmp/trace.json" <<'EOF'
@@ -110,7 +117,7 @@ steps = sum(len(s["steps"]) for s in sols)
 mean_step = sum(s["tokens"] for s in sols) / steps if steps else 0
 print(d["kv_layout"], u["prompt_tokens"], u["completion_tokens"], u["rounds"], u["verifier_tokens"],
       u["verifier_tokens_if_rescored"], u["seconds"], u["verifier_seconds"], len(sols), f"{mean_step:.1f}",
-      sum(longest.values()))
+      sum(longest.values()), u["discarded_tokens"])
 EOF
 }
 
@@ -156,17 +163,17 @@ echo
 # --- 2. Wall time -----------------------------------------------------------------------------
 echo "Wall time, N=$n M=$m, seed 1, median of $repeats (seconds; generator = search seconds - PRM seconds):"
 echo
-echo "| model | strategy | ponder --kv (layout) | rounds | tokens/step | completion tokens T | batch fill | search s | PRM s (share) | ponder generator s | ponder generate, same tokens s | llama split s | llama -kvu s | generator / best llama - 1 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | strategy | ponder --kv (layout) | rounds | tokens/step | completion tokens T | batch fill round by round | discarded tokens | search s | PRM s (share) | ponder generator s | ponder generate, same tokens s | llama split s | llama -kvu s | generator / best llama - 1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for model in $models; do
-  for strategy in beam dvts; do
+  for strategy in $strategies; do
     for kv in $kv_layouts; do
-      total=(); ver=(); gen=(); plain=(); split=(); unified=(); cts=()
+      total=(); ver=(); gen=(); plain=(); split=(); unified=(); cts=(); dis=()
       for r in $(seq 1 "$repeats"); do
         wait_quiet
-        read -r layout npp ct rounds _ _ secs vsecs _ step steps < <(solve "$model" "$strategy" 1 "$kv")
+        read -r layout npp ct rounds _ _ secs vsecs _ step steps discarded < <(solve "$model" "$strategy" 1 "$kv")
         ntg=$(((ct + n / 2) / n))
-        total+=("$secs"); ver+=("$vsecs"); cts+=("$ct")
+        total+=("$secs"); ver+=("$vsecs"); cts+=("$ct"); dis+=("$discarded")
         gen+=("$(python3 -c "print($secs - $vsecs)")")
         wait_quiet
         read -r g gnpp < <(generate_s "$model" "$ntg")
@@ -184,16 +191,18 @@ for model in $models; do
       sm=$(printf '%s\n' "${split[@]}" | median)
       um=$(printf '%s\n' "${unified[@]}" | median)
       ctm=$(printf '%s\n' "${cts[@]}" | median)
+      dm=$(printf '%s\n' "${dis[@]}" | median)
       [ "$(printf '%s\n' "${cts[@]}" | sort -u | wc -l)" = 1 ] ||
         echo "search_bench: $model $strategy --kv $kv: completion tokens differ between repeats: ${cts[*]}" >&2
       python3 - "$(model_name "$model")" "$strategy" "$kv" "$layout" "$rounds" "$step" "$ctm" "$steps" \
-        "$tm" "$vm" "$gm" "$pm" "$sm" "$um" $n <<'EOF'
+        "$tm" "$vm" "$gm" "$pm" "$sm" "$um" $n "$dm" <<'EOF'
 import sys
 name, strategy, kv, layout, rounds, step = sys.argv[1:7]
-ct, steps, tm, vm, gm, pm, sm, um, n = map(float, sys.argv[7:16])
+ct, steps, tm, vm, gm, pm, sm, um, n, dm = map(float, sys.argv[7:17])
 best = min(sm, um)
 overhead = round(100 * (gm / best - 1))
-print(f"| {name} | {strategy} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {tm:.2f} | "
+label = {"beam": "beam (ahead)", "beam-rbr": "beam (round by round)"}.get(strategy, strategy)
+print(f"| {name} | {label} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {dm:.0f} | {tm:.2f} | "
       f"{vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | {sm:.2f} | {um:.2f} | {overhead:+d}% |")
 EOF
     done

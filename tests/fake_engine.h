@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -86,8 +87,12 @@ class FakeEngine final : public Engine {
 
   using Engine::generate;
   // Runs requests in waves: the call's requests one after another, then on_finish for each in
-  // order, then the requests those returned as the next wave, and so on.
+  // order, then the requests those returned as the next wave, and so on. With `lockstep`, as a
+  // real batch does: every running request emits one token a step; those that finish at a step
+  // are reported in order of branch ids, and what on_finish returns joins at the next step
+  // (FakeRequestInfo::index is then the position among the requests that joined together).
   std::vector<Completion> generate(const std::vector<GenerateRequest>& initial, const OnFinish& on_finish) override {
+    if (lockstep) return generate_in_lockstep(initial, on_finish);
     std::vector<GenerateRequest> requests = initial;
     std::vector<Completion> out;
     size_t wave_start = 0;
@@ -112,50 +117,101 @@ class FakeEngine final : public Engine {
   }
   EngineStats stats() const override { return stats_; }
 
+  bool lockstep = false;                     // see generate()
+  int64_t lockstep_steps = 0;                // steps run in lockstep, over all calls
   std::vector<size_t> generate_calls;        // requests per wave (see generate())
   std::vector<FakeRequestInfo> requests_seen;
   int32_t max_live = 0;                      // most live branches seen at the start of a wave
   int32_t forks = 0;
 
  private:
-  Completion run_one(const GenerateRequest& r, size_t index) {
-    std::vector<Token>& tokens = at(r.branch);
-    FakeRequestInfo info{detokenize(tokens), r.sampling.seed, r.sampling.temperature <= 0.0f, index, r.stop.stop,
-                          static_cast<bool>(r.stop.stop_when)};
-    requests_seen.push_back(info);
-    const FakeContinuation next = model_(info);
-    StopMatcher stops(r.stop.stop);
-    Completion c;
+  // A request on its way: what the model will say, and how far it got.
+  struct Running {
+    const GenerateRequest* request;
+    FakeContinuation next;
     size_t pos = 0;
-    while (true) {
-      if (static_cast<int32_t>(c.tokens.size()) >= r.stop.max_tokens) {
-        c.finish_reason = FinishReason::kLength;
-        break;
+    Completion c;
+    bool done = false;
+  };
+
+  Running begin(const GenerateRequest& r, size_t index) {
+    FakeRequestInfo info{detokenize(at(r.branch)), r.sampling.seed, r.sampling.temperature <= 0.0f, index,
+                          r.stop.stop, static_cast<bool>(r.stop.stop_when)};
+    requests_seen.push_back(info);
+    Running run{&r, {}, 0, {}, false};
+    if (!r.stop.cancelled()) run.next = model_(info);
+    return run;
+  }
+
+  // One token of a request, or its end.
+  void step(Running& run) {
+    const GenerateRequest& r = *run.request;
+    Completion& c = run.c;
+    auto finish = [&](FinishReason why) {
+      c.finish_reason = why;
+      run.done = true;
+    };
+    if (r.stop.cancelled()) return finish(FinishReason::kCancelled);
+    if (static_cast<int32_t>(c.tokens.size()) >= r.stop.max_tokens) return finish(FinishReason::kLength);
+    std::vector<Token>& tokens = at(r.branch);
+    if (run.pos == run.next.text.size()) {
+      if (!run.next.eos) throw std::logic_error("fake model ran out of text");
+      emit(tokens, c, kEos);
+      return finish(FinishReason::kEos);
+    }
+    const Token t = static_cast<unsigned char>(run.next.text[run.pos++]);
+    emit(tokens, c, t);
+    const size_t checked = c.text.size();
+    c.text += static_cast<char>(t);
+    if (auto found = StopMatcher(r.stop.stop).find(c.text, checked)) {
+      c.text.resize(*found);
+      return finish(FinishReason::kStop);
+    }
+    if (r.stop.stop_when) {
+      if (auto end = r.stop.stop_when(c.text)) {
+        c.text.resize(std::min(*end, c.text.size()));
+        return finish(FinishReason::kStop);
       }
-      if (pos == next.text.size()) {
-        if (!next.eos) throw std::logic_error("fake model ran out of text");
-        emit(tokens, c, kEos);
-        c.finish_reason = FinishReason::kEos;
-        break;
+    }
+  }
+
+  Completion run_one(const GenerateRequest& r, size_t index) {
+    Running run = begin(r, index);
+    while (!run.done) step(run);
+    return run.c;
+  }
+
+  std::vector<Completion> generate_in_lockstep(const std::vector<GenerateRequest>& initial, const OnFinish& on_finish) {
+    std::deque<GenerateRequest> requests(initial.begin(), initial.end());  // stable addresses
+    std::vector<Completion> out(requests.size());
+    std::vector<std::pair<size_t, Running>> running;  // request index, state
+    for (size_t i = 0; i < requests.size(); ++i) running.emplace_back(i, begin(requests[i], i));
+    generate_calls.push_back(requests.size());
+    while (!running.empty()) {
+      ++lockstep_steps;
+      max_live = std::max(max_live, live_branches());
+      std::sort(running.begin(), running.end(),
+                [](const auto& a, const auto& b) { return a.second.request->branch < b.second.request->branch; });
+      std::vector<size_t> finished;
+      for (auto& [i, run] : running) {
+        step(run);
+        if (run.done) {
+          out[i] = std::move(run.c);
+          finished.push_back(i);
+        }
       }
-      const Token t = static_cast<unsigned char>(next.text[pos++]);
-      emit(tokens, c, t);
-      const size_t checked = c.text.size();
-      c.text += static_cast<char>(t);
-      if (auto found = stops.find(c.text, checked)) {
-        c.text.resize(*found);
-        c.finish_reason = FinishReason::kStop;
-        break;
-      }
-      if (r.stop.stop_when) {
-        if (auto at = r.stop.stop_when(c.text)) {
-          c.text.resize(std::min(*at, c.text.size()));
-          c.finish_reason = FinishReason::kStop;
-          break;
+      std::erase_if(running, [](const auto& r) { return r.second.done; });
+      size_t joined = 0;
+      for (size_t i : finished) {
+        if (!on_finish) continue;
+        for (GenerateRequest& r : on_finish(i, out[i])) {
+          requests.push_back(std::move(r));
+          out.emplace_back();
+          running.emplace_back(requests.size() - 1, begin(requests.back(), joined++));
         }
       }
     }
-    return c;
+    return out;
   }
   void emit(std::vector<Token>& tokens, Completion& c, Token t) {
     tokens.push_back(t);

@@ -75,7 +75,7 @@ int run_solve(SolveOptions o) {
   check_verifier_flags(o.verifiers, {*strategy});
   const bool step_wise = is_step_wise(*strategy);
 
-  const int32_t branches = branches_needed(o.flags.search);
+  const int32_t branches = branches_wanted(o.flags.search);
 
   // A search forks and prunes every round, and its branches finish their steps at different
   // times: with split streams llama.cpp then cuts each decode call into many small compute steps

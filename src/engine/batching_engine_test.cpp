@@ -403,9 +403,9 @@ TEST(BatchingEngine, SearchesOnClientsMatchSearchesAlone) {
   std::vector<SearchResult> alone;
   int32_t branches = 0;
   for (const auto& o : searches) {
-    auto plain = open(branches_needed(o));
+    auto plain = open(branches_wanted(o));
     alone.push_back(search(*plain, o));
-    branches += branches_needed(o);
+    branches += branches_wanted(o);
   }
 
   BatchingEngine batching(open(branches));
@@ -457,9 +457,9 @@ TEST(BatchingEngine, SearchesWithAPrmOnClientsMatchSearchesAlone) {
   {
     auto prm = open_prm(kPrmBranches);  // slow to open (a 128K vocabulary): one for all
     for (const auto& o : searches) {
-      auto gen = open(branches_needed(o));
+      auto gen = open(branches_wanted(o));
       alone.push_back(search(*gen, *prm, o));
-      branches += branches_needed(o);
+      branches += branches_wanted(o);
     }
   }
 

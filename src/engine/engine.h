@@ -67,6 +67,15 @@ struct StopParams {
   // When set and it reads true (another thread sets it: a client went away), the completion
   // finishes with kCancelled before its next token; nothing is sampled after that.
   const std::atomic<bool>* cancel = nullptr;
+  // The same, for this request alone: a search withdraws speculative work it no longer needs
+  // (possibly from generate()'s on_finish) while `cancel` stays the whole search's flag.
+  const std::atomic<bool>* withdraw = nullptr;
+
+  // Whether either flag is set: what engines check before each token.
+  bool cancelled() const {
+    return (cancel && cancel->load(std::memory_order_relaxed)) ||
+           (withdraw && withdraw->load(std::memory_order_relaxed));
+  }
 };
 
 enum class FinishReason { kStop, kLength, kEos, kContextFull, kCancelled };

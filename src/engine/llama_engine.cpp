@@ -381,7 +381,7 @@ class LlamaCppEngine final : public LlamaEngine {
         const GenerateRequest& req = requests[a.request];
         BranchState& b = branches_[req.branch];
         Completion& c = out[a.request];
-        if (req.stop.cancel && req.stop.cancel->load(std::memory_order_relaxed)) {
+        if (req.stop.cancelled()) {
           a.done = true;
           c.finish_reason = FinishReason::kCancelled;
           finished.push_back(a.request);

@@ -454,7 +454,7 @@ std::vector<Completion> RemoteBase::generate(const std::vector<GenerateRequest>&
     std::vector<Token> prompt;
     CallContext ctx;
     Completion result;
-    Job(GenerateRequest r, std::vector<Token> p) : request(std::move(r)), prompt(std::move(p)), ctx(request.stop.cancel) {}
+    Job(GenerateRequest r, std::vector<Token> p) : request(std::move(r)), prompt(std::move(p)), ctx(request.stop) {}
   };
   std::vector<std::shared_ptr<Job>> jobs;
   JobPool pool(http_.capacity());

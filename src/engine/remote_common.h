@@ -38,11 +38,13 @@ class ContextExceeded : public EngineError {
 // One worker's view of the call it works for: stopping it aborts its HTTP request at once.
 class CallContext {
  public:
-  explicit CallContext(const std::atomic<bool>* cancel = nullptr) : cancel_(cancel) {}
-  bool stopped() const {
-    return stopped_.load() || (cancel_ && cancel_->load(std::memory_order_relaxed));
+  CallContext() = default;
+  // Works for a request: cancelled once its StopParams say so (cancel or withdraw).
+  explicit CallContext(const StopParams& stop) : cancel_(stop.cancel), withdraw_(stop.withdraw) {}
+  bool stopped() const { return stopped_.load() || cancelled(); }
+  bool cancelled() const {
+    return (cancel_ && cancel_->load(std::memory_order_relaxed)) || (withdraw_ && withdraw_->load(std::memory_order_relaxed));
   }
-  bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
   void stop() {
     stopped_ = true;
     std::lock_guard lock(mu_);
@@ -58,7 +60,8 @@ class CallContext {
   int preferred_endpoint = -1;  // where this work's prefix was last sent (its cache is there)
 
  private:
-  const std::atomic<bool>* cancel_;
+  const std::atomic<bool>* cancel_ = nullptr;
+  const std::atomic<bool>* withdraw_ = nullptr;
   std::atomic<bool> stopped_{false};
   std::mutex mu_;
   httplib::Client* active_ = nullptr;

@@ -168,7 +168,7 @@ int32_t eval_branches_needed(const EvalOptions& options) {
       o.strategy = s;
       o.n = b;
       if (!is_step_wise(s)) o.lookahead = 0;
-      most = std::max(most, branches_needed(o));
+      most = std::max(most, branches_wanted(o));
     }
   }
   return most;

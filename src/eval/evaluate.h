@@ -34,7 +34,7 @@ struct EvalOptions {
 // candidates, so it skips budgets below beam_width.
 bool runs_at(Strategy strategy, int32_t budget, const SearchOptions& search);
 
-// Live generator branches the evaluation needs at its peak.
+// Live generator branches the evaluation uses at its peak (branches_wanted of its searches).
 int32_t eval_branches_needed(const EvalOptions& options);
 
 struct EvalProgress {

@@ -4,52 +4,306 @@
 // leave the pool; the best N/M of the rest are kept and each is expanded M ways, so that N beams
 // sample again. The search stops once N solutions have finished, when no beam is left, or after
 // max_rounds (the last round generates every beam to its end).
+//
+// A round cannot be judged before its slowest step ends, and meanwhile the rows of the batch
+// whose steps ended would idle. With SearchOptions::speculate they sample ahead instead: a
+// candidate whose step is done starts its children for the next round (each with the seed it
+// would get anyway), best scored candidates first. When the round is judged, the children of
+// kept beams carry on as the next round's steps, and the others are withdrawn (they never
+// become nodes of the tree). Either way the search gives the same result.
 #include <algorithm>
-#include <numeric>
+#include <memory>
+#include <optional>
 
 #include "search/search_run.h"
 
 namespace ponder::detail {
 
-SearchResult beam_search(SearchRun& run) {
+namespace {
+
+// The sample key of child k of the candidate at `position` of the round before `round` (the
+// root for round 0), with at most n candidates a round and n children a candidate.
+uint64_t child_key(int32_t round, size_t position, int32_t k, int32_t n) {
+  return (static_cast<uint64_t>(round) * static_cast<uint64_t>(n) + position) * static_cast<uint64_t>(n) +
+         static_cast<uint64_t>(k);
+}
+
+// How many children each kept beam gets: kept beam i serves slots i, i + kept, i + 2 kept, ...
+std::vector<int32_t> children_per_beam(size_t kept, int32_t n) {
+  std::vector<int32_t> counts(kept, 0);
+  for (int32_t j = 0; j < n; ++j) counts[static_cast<size_t>(j) % kept]++;
+  return counts;
+}
+
+// Positions of the open candidates the round keeps, best first (ties: the earlier candidate);
+// prunes the others.
+std::vector<size_t> keep_best(SearchRun& run, const std::vector<Slot>& candidates, std::vector<size_t> open,
+                              int32_t keep) {
+  std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
+    return run.selection_score(candidates[a]) > run.selection_score(candidates[b]);
+  });
+  const size_t kept = std::min(open.size(), static_cast<size_t>(keep));
+  for (size_t i = kept; i < open.size(); ++i) run.prune(candidates[open[i]]);
+  open.resize(kept);
+  for (size_t p : open) run.tree().node(candidates[p].node).status = NodeStatus::kKept;
+  return open;
+}
+
+int32_t beams_kept(const SearchOptions& o) { return std::max(1, o.n / o.beam_width); }
+
+// Judges a round of scored candidates: finished ones become solutions; then either the search
+// ends (N solutions, the last round, or no open candidate left: the open ones are pruned and
+// nothing is returned) or the positions of the kept candidates are, best first.
+std::optional<std::vector<size_t>> judge(SearchRun& run, const std::vector<Slot>& candidates, int32_t rounds,
+                                         bool last) {
   const SearchOptions& o = run.options();
-  const int32_t keep = std::max(1, o.n / o.beam_width);
+  std::vector<size_t> open;
+  for (size_t p = 0; p < candidates.size(); ++p) {
+    if (run.finished(candidates[p])) {
+      run.finish(candidates[p]);
+    } else {
+      open.push_back(p);
+    }
+  }
+  run.report_progress(rounds, static_cast<int32_t>(run.solutions()));
+  if (static_cast<int32_t>(run.solutions()) >= o.n || last || open.empty()) {
+    for (size_t p : open) run.prune(candidates[p]);
+    return std::nullopt;
+  }
+  return keep_best(run, candidates, open, beams_kept(o));
+}
+
+// Round by round: each round's steps are sampled in one generate() call.
+SearchResult synchronous(SearchRun& run) {
+  const SearchOptions& o = run.options();
   std::vector<Slot> beams = run.spread({run.root()}, {o.n});
+  std::vector<uint64_t> keys;
+  for (int32_t k = 0; k < o.n; ++k) keys.push_back(child_key(0, 0, k, o.n));
   int32_t round = 0;
   while (!beams.empty()) {
     const bool last = round == o.max_rounds - 1;
-    std::vector<Slot> children = run.sample(beams, /*to_end=*/last, round);
+    std::vector<Slot> children = run.sample(beams, /*to_end=*/last, round, keys);
     ++round;
     run.score(children);
     run.lookahead(children);
 
-    std::vector<Slot> open;
-    for (const Slot& c : children) {
-      if (run.finished(c)) {
-        run.finish(c);
-      } else {
-        open.push_back(c);
-      }
+    const std::optional<std::vector<size_t>> judged = judge(run, children, round, last);
+    if (!judged) break;
+    const std::vector<size_t>& kept = *judged;
+    const std::vector<int32_t> counts = children_per_beam(kept.size(), o.n);
+    std::vector<Slot> parents;
+    keys.clear();
+    for (size_t i = 0; i < kept.size(); ++i) {
+      parents.push_back(children[kept[i]]);
+      for (int32_t k = 0; k < counts[i]; ++k) keys.push_back(child_key(round, kept[i], k, o.n));
     }
-    run.report_progress(round, static_cast<int32_t>(run.solutions()));
-    if (static_cast<int32_t>(run.solutions()) >= o.n || last || open.empty()) {
-      for (const Slot& c : open) run.prune(c);
-      break;
-    }
-    // The best `keep` by score; ties go to the earlier beam.
-    std::stable_sort(open.begin(), open.end(), [&](const Slot& a, const Slot& b) {
-      return run.selection_score(a) > run.selection_score(b);
-    });
-    const size_t kept = std::min(open.size(), static_cast<size_t>(keep));
-    for (size_t i = kept; i < open.size(); ++i) run.prune(open[i]);
-    open.resize(kept);
-    for (const Slot& k : open) run.tree().node(k.node).status = NodeStatus::kKept;
-    // N beams again: kept beam i serves slots i, i + kept, i + 2 kept, ...
-    std::vector<int32_t> counts(kept, 0);
-    for (int32_t j = 0; j < o.n; ++j) counts[j % kept]++;
-    beams = run.spread(open, counts);
+    // spread() gives each parent's children in order: key k goes with its k-th slot.
+    beams = run.spread(parents, counts);
   }
   return run.result(round);
+}
+
+// All rounds in one generate() call, idle rows sampling ahead (see the top of the file).
+class Speculative {
+ public:
+  explicit Speculative(SearchRun& run)
+      : run_(run), o_(run.options()), ahead_per_candidate_(o_.n / beams_kept(o_)) {}
+
+  SearchResult search() {
+    std::vector<GenerateRequest> first;
+    const std::vector<Slot> slots = run_.spread({run_.root()}, {o_.n});
+    for (int32_t k = 0; k < o_.n; ++k) {
+      Job* job = new_job(slots[static_cast<size_t>(k)], 0);
+      job->position = static_cast<size_t>(k);
+      current_.push_back(job);
+      first.push_back(start(job, child_key(0, 0, k, o_.n)));
+    }
+    waiting_ = o_.n;
+    ahead_.assign(current_.size(), {});
+    run_.generator().generate(first, [&](size_t index, const Completion& c) { return on_finish(index, c); });
+    run_.check_cancelled();
+    return run_.result(rounds_);
+  }
+
+ private:
+  // One sample: a candidate of the current round, or a child of one sampled ahead.
+  struct Job {
+    Slot slot;               // where it samples; once done, its node
+    int32_t round = 0;       // the round it is a step of
+    size_t position = 0;     // its place among its round's candidates, once that round runs
+    bool done = false;
+    bool withdrawn = false;
+    int64_t tokens = 0;      // sampled, once done
+    Completion result;       // a child sampled ahead, done before its parent was judged
+    std::atomic<bool> withdraw{false};
+  };
+
+  Job* new_job(const Slot& slot, int32_t round) {
+    jobs_.push_back(std::make_unique<Job>());
+    jobs_.back()->slot = slot;
+    jobs_.back()->round = round;
+    return jobs_.back().get();
+  }
+
+  GenerateRequest start(Job* job, uint64_t key) {
+    GenerateRequest r = run_.request_for(job->slot, /*to_end=*/job->round == o_.max_rounds - 1, key);
+    r.stop.withdraw = &job->withdraw;
+    by_request_.push_back(job);
+    ++in_flight_;
+    return r;
+  }
+
+  std::vector<GenerateRequest> on_finish(size_t index, const Completion& c) {
+    Job* job = by_request_.at(index);
+    --in_flight_;
+    job->tokens = static_cast<int64_t>(c.tokens.size());
+    std::vector<GenerateRequest> out;
+    if (c.finish_reason == FinishReason::kCancelled && !job->withdrawn) {
+      stopped_ = true;  // the whole search was cancelled: every request ends now
+      return out;
+    }
+    if (job->withdrawn) {  // while running, or done at the step of the call that withdrew it
+      run_.withdraw(job->slot, job->tokens);
+      --ahead_live_;
+      fill(out);
+      return out;
+    }
+    job->done = true;
+    if (job->round != round_) {
+      // A child sampled ahead: it becomes a node only if its parent is kept.
+      job->result = c;
+    } else {
+      job->slot = run_.add_result(job->slot, c, job->round);
+      --waiting_;
+      // Scored at once, so that idle rows go to the candidates likeliest to be kept.
+      run_.score({job->slot});
+      const bool last = round_ == o_.max_rounds - 1;
+      if (last) run_.report_progress(round_ + 1, static_cast<int32_t>(run_.solutions()) + ++finished_in_last_round_);
+      if (!last && !run_.finished(job->slot)) wanting_.push_back(job->position);
+      while (waiting_ == 0 && !stopped_) end_round(out);
+    }
+    fill(out);
+    return out;
+  }
+
+  // Judges the current round and starts the next one's steps that are not under way yet.
+  void end_round(std::vector<GenerateRequest>& out) {
+    std::vector<Slot> candidates;
+    for (Job* j : current_) candidates.push_back(j->slot);
+    rounds_ = round_ + 1;
+    const std::optional<std::vector<size_t>> judged = judge(run_, candidates, rounds_, round_ == o_.max_rounds - 1);
+    if (!judged) {
+      for (auto& children : ahead_) drop(children);
+      stopped_ = true;
+      return;
+    }
+    const std::vector<size_t>& kept = *judged;
+    for (size_t p = 0; p < candidates.size(); ++p) {
+      if (std::find(kept.begin(), kept.end(), p) == kept.end()) drop(ahead_[p]);
+    }
+    // Pruned branches are free now; the next round may fork.
+    const std::vector<int32_t> counts = children_per_beam(kept.size(), o_.n);
+    std::vector<Job*> next;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const size_t p = kept[i];
+      std::vector<Job*>& ahead = ahead_[p];  // children 0 .. ahead.size() - 1, already under way
+      const int32_t from_ahead = std::min(counts[i], static_cast<int32_t>(ahead.size()));
+      for (int32_t k = 0; k < from_ahead; ++k) {
+        Job* child = ahead[static_cast<size_t>(k)];
+        if (child->done) child->slot = run_.add_result(child->slot, child->result, child->round);
+        next.push_back(child);
+        --ahead_live_;
+      }
+      const int32_t more = counts[i] - from_ahead;
+      if (more == 0) {
+        run_.free_branch(candidates[p].branch);
+        continue;
+      }
+      const std::vector<Slot> slots = run_.spread({candidates[p]}, {more});
+      for (int32_t k = from_ahead; k < counts[i]; ++k) {
+        Job* job = new_job(slots[static_cast<size_t>(k - from_ahead)], round_ + 1);
+        next.push_back(job);
+        out.push_back(start(job, child_key(round_ + 1, p, k, o_.n)));
+      }
+    }
+    ++round_;
+    current_ = std::move(next);
+    ahead_.assign(current_.size(), {});
+    wanting_.clear();
+    waiting_ = 0;
+    std::vector<Slot> done;
+    for (size_t p = 0; p < current_.size(); ++p) {
+      Job* j = current_[p];
+      j->position = p;
+      if (!j->done) {
+        ++waiting_;
+        continue;
+      }
+      done.push_back(j->slot);
+      if (round_ != o_.max_rounds - 1 && !run_.finished(j->slot)) wanting_.push_back(p);
+    }
+    run_.score(done);  // the steps sampled ahead and done already
+  }
+
+  // Children sampled ahead for a candidate the round did not keep.
+  void drop(std::vector<Job*>& children) {
+    for (Job* j : children) {
+      if (j->done) {
+        run_.withdraw(j->slot, j->tokens);
+        --ahead_live_;
+      } else {
+        j->withdrawn = true;  // its branch is freed when the engine reports it
+        j->withdraw.store(true, std::memory_order_relaxed);
+      }
+    }
+    children.clear();
+  }
+
+  // Gives idle rows children of the current round's done candidates, best scored first (ties:
+  // the earlier candidate), while fewer than N requests run and fewer than N children sampled
+  // ahead hold branches.
+  void fill(std::vector<GenerateRequest>& out) {
+    while (!stopped_ && !wanting_.empty() && in_flight_ < o_.n && ahead_live_ < o_.n) {
+      const auto best = std::min_element(wanting_.begin(), wanting_.end(), [&](size_t a, size_t b) {
+        const double sa = run_.selection_score(current_[a]->slot), sb = run_.selection_score(current_[b]->slot);
+        return sa != sb ? sa > sb : a < b;
+      });
+      const size_t p = *best;
+      std::vector<Job*>& ahead = ahead_[p];
+      if (static_cast<int32_t>(ahead.size()) >= ahead_per_candidate_) {
+        wanting_.erase(best);
+        continue;
+      }
+      Job* job = new_job(run_.fork_child(current_[p]->slot), round_ + 1);
+      out.push_back(start(job, child_key(round_ + 1, p, static_cast<int32_t>(ahead.size()), o_.n)));
+      ahead.push_back(job);
+      ++ahead_live_;
+    }
+  }
+
+  SearchRun& run_;
+  const SearchOptions& o_;
+  // Children sampled ahead per candidate: the fewest a kept beam gets (N / (N/M)).
+  const int32_t ahead_per_candidate_;
+  std::vector<std::unique_ptr<Job>> jobs_;
+  std::vector<Job*> by_request_;         // generate()'s request index -> its job
+  int32_t round_ = 0;
+  int32_t rounds_ = 0;                   // rounds judged
+  std::vector<Job*> current_;            // the round's candidates, by position
+  int32_t waiting_ = 0;                  // ... not done yet
+  std::vector<std::vector<Job*>> ahead_; // per position: its children sampled ahead, by k
+  std::vector<size_t> wanting_;          // positions of open candidates that are done
+  int32_t in_flight_ = 0;
+  int32_t ahead_live_ = 0;               // children sampled ahead that hold branches
+  int32_t finished_in_last_round_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+SearchResult beam_search(SearchRun& run) {
+  if (speculates(run.options())) return Speculative(run).search();
+  return synchronous(run);
 }
 
 }  // namespace ponder::detail

@@ -27,9 +27,16 @@ std::optional<Strategy> parse_strategy(const std::string& name) {
 
 bool is_step_wise(Strategy s) { return s == Strategy::kBeam || s == Strategy::kDvts; }
 
+bool speculates(const SearchOptions& o) { return o.strategy == Strategy::kBeam && o.speculate && o.lookahead == 0; }
+
 int32_t branches_needed(const SearchOptions& o) {
   const int32_t live = o.strategy == Strategy::kDvts ? std::max(1, o.n / o.beam_width) * o.beam_width : o.n;
-  return o.lookahead > 0 ? 2 * live : live;
+  return o.lookahead > 0 ? 2 * live : live;  // the rollouts fork every candidate
+}
+
+int32_t branches_wanted(const SearchOptions& o) {
+  // Children sampled ahead hold at most N more branches (see SearchOptions::speculate).
+  return speculates(o) ? 2 * branches_needed(o) : branches_needed(o);
 }
 
 namespace {
@@ -68,7 +75,9 @@ SearchResult run_search(Engine& generator, const Verifiers& verifiers, const Sea
     throw EngineError("this search needs " + std::to_string(needed) + " live branches, the engine has " +
                       std::to_string(generator.free_slots()) + " free");
   }
-  detail::SearchRun run(generator, verifiers, problem, options, answer_of);
+  SearchOptions o = options;
+  if (speculates(o) && branches_wanted(o) > generator.free_slots()) o.speculate = false;
+  detail::SearchRun run(generator, verifiers, problem, o, answer_of);
   switch (options.strategy) {
     case Strategy::kBeam: return detail::beam_search(run);
     case Strategy::kDvts: return detail::dvts(run);

@@ -37,7 +37,7 @@ struct SearchProgress {
   int32_t rounds = 0;              // step rounds begun (1 for sampled strategies)
   int32_t finished = 0;            // solutions finished so far (sampled: completions done)
   int32_t target = 0;              // solutions the search aims for (N)
-  int64_t completion_tokens = 0;   // generator tokens sampled so far
+  int64_t completion_tokens = 0;   // generator tokens sampled so far (steps sampled ahead too)
   double seconds = 0.0;            // since the search began
 };
 
@@ -48,6 +48,12 @@ struct SearchOptions {
   int32_t beam_width = 4;     // M: beam search keeps N/M beams and expands each M ways;
                               // DVTS runs N/M subtrees of M candidates each (N/M at least 1)
   int32_t lookahead = 0;      // rank a candidate step by a greedy rollout this many steps on
+  // Beam search without lookahead: while a round waits for its slowest candidates, rows of the
+  // batch that would idle sample the children of candidates that are done (as many as a kept
+  // beam would get, with the seeds they would get). Children of beams the round keeps are its
+  // next steps already under way; the rest are discarded. The result is the same either way;
+  // the cost is twice the live branches (engine memory) and the discarded tokens.
+  bool speculate = true;
   int32_t max_rounds = 40;    // step rounds; the last one generates to the end
   Aggregation aggregation = Aggregation::kLast;
   std::string step_delimiter = "\n\n";
@@ -91,9 +97,11 @@ struct Solution {
 
 struct SearchUsage {
   int64_t prompt_tokens = 0;      // the generator's prompt (computed once, shared by all branches)
-  int64_t completion_tokens = 0;  // generator tokens sampled, lookahead rollouts included
+  int64_t completion_tokens = 0;  // generator tokens of the search's steps, lookahead rollouts included
   int64_t verifier_tokens = 0;    // tokens the verifiers' models computed
   int64_t verifier_tokens_if_rescored = 0;  // ... had each request re-scored its whole text
+  int64_t discarded_tokens = 0;   // sampled ahead and dropped (SearchOptions::speculate); not in
+                                  // completion_tokens, nor in the tree
   int32_t rounds = 0;
   double seconds = 0.0;           // wall time of the whole search
   double verifier_seconds = 0.0;  // ... of it spent in the verifiers
@@ -128,13 +136,20 @@ struct SearchProblem {
 
 // Whether the strategy grows solutions step by step (and so needs a step verifier).
 bool is_step_wise(Strategy strategy);
-// Live generator branches a search with these options holds at its peak (beam search: N; DVTS:
-// N/M subtrees of M; twice that with lookahead).
+// Whether a search with these options samples speculative children (SearchOptions::speculate).
+bool speculates(const SearchOptions& options);
+// Live generator branches a search with these options needs (beam search: N; DVTS: N/M
+// subtrees of M; twice that with lookahead).
 int32_t branches_needed(const SearchOptions& options);
+// ... and holds at its peak when the engine has them: twice N for beam search that speculates.
+// On an engine with fewer free, beam search runs without speculation (same result, slower).
+// Searches that share one engine (BatchingEngine clients) see each other's free slots: size
+// it for branches_wanted of each, or turn speculation off where a search has only its need.
+int32_t branches_wanted(const SearchOptions& options);
 
 // Runs one search. Throws Cancelled when options.cancel was set; EngineError when the strategy lacks the verifier it needs, when the
 // options are out of range, or when the engine cannot hold the branches the search needs
-// (beam search and DVTS: N live branches, twice that with lookahead).
+// (branches_needed()).
 SearchResult run_search(Engine& generator, const Verifiers& verifiers, const SearchProblem& problem,
                         const SearchOptions& options, const AnswerFn& answer_of);
 

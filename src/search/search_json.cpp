@@ -37,6 +37,7 @@ json solutions_json(const std::vector<Solution>& solutions) {
 json usage_json(const SearchUsage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
+          {"discarded_tokens", u.discarded_tokens},
           {"verifier_tokens", u.verifier_tokens},
           {"verifier_tokens_if_rescored", u.verifier_tokens_if_rescored},
           {"rounds", u.rounds},

@@ -132,11 +132,42 @@ TEST(SearchOnLlama, PrmScoresDuringSearchEqualScoresFromScratch) {
   EXPECT_EQ(prm_engine->free_slots(), 9);
 }
 
+// Beam search that samples ahead on idle rows (the default) gives what round-by-round beam
+// search gives: the same solutions, step scores and answer, on a real model and PRM (engines in
+// reproducible mode, so that batching does not move a sampled token).
+TEST(SearchOnLlama, SpeculativeBeamSearchEqualsRoundByRound) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  auto generator = open(stories_model(), 16, 16 * 256);
+  auto prm_engine = open(test_model("prm-llama3-tiny.gguf"), 9, 9 * 1024);
+  ProcessRewardModel prm(*prm_engine, PrmFormat::rlhflow());
+  const SearchProblem p = story_problem(*generator);
+  SearchOptions o = options(Strategy::kBeam, 8, 4, 96);
+  o.speculate = false;
+  const SearchResult sync = run_search(*generator, {&prm, nullptr}, p, o, nullptr);
+  o.speculate = true;
+  const SearchResult ahead = run_search(*generator, {&prm, nullptr}, p, o, nullptr);
+  EXPECT_GT(ahead.usage.discarded_tokens, 0);  // it did sample ahead, and some went unused
+  EXPECT_EQ(ahead.usage.completion_tokens, sync.usage.completion_tokens);
+  EXPECT_EQ(ahead.tree.size(), sync.tree.size());
+  EXPECT_EQ(ahead.usage.rounds, sync.usage.rounds);
+  ASSERT_EQ(ahead.solutions.size(), sync.solutions.size());
+  for (size_t i = 0; i < sync.solutions.size(); ++i) {
+    EXPECT_EQ(ahead.solutions[i].steps, sync.solutions[i].steps) << "solution " << i;
+    ASSERT_EQ(ahead.solutions[i].step_scores.size(), sync.solutions[i].step_scores.size());
+    for (size_t j = 0; j < sync.solutions[i].step_scores.size(); ++j) {
+      EXPECT_NEAR(ahead.solutions[i].step_scores[j], sync.solutions[i].step_scores[j], 1e-5);
+    }
+  }
+  EXPECT_EQ(generator->free_slots(), 16);
+  EXPECT_EQ(prm_engine->free_slots(), 9);
+}
+
 // Progress arrives after each round with growing counts; setting the cancel flag from it stops
 // the search at once: run_search throws Cancelled and every branch goes back to the engine.
 TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
   PONDER_REQUIRE_FILE(stories_model());
-  auto engine = open(stories_model(), 8, 4096);
+  auto engine = open(stories_model(), 16, 4096);  // room for beam search to sample ahead
   const int32_t free_before = engine->free_slots();
   CheckerStepVerifier checker([](const std::string&, const std::vector<std::string>& steps) {
     return static_cast<double>(steps.back().size() % 5) / 5.0;
@@ -155,7 +186,7 @@ TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
     }
     EXPECT_EQ(seen.back().target, 8);
     EXPECT_EQ(seen.back().finished, static_cast<int32_t>(full.solutions.size()));
-    EXPECT_LE(seen.back().completion_tokens, full.usage.completion_tokens);
+    EXPECT_LE(seen.back().completion_tokens, full.usage.completion_tokens + full.usage.discarded_tokens);
 
     std::atomic<bool> cancel{false};
     int32_t reports = 0;

@@ -73,6 +73,13 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
   return out;
 }
 
+Slot SearchRun::fork_child(const Slot& parent) {
+  const BranchId b = gen_.fork(parent.branch);
+  branches_.push_back(b);
+  ++unsampled_[parent.node];
+  return {parent.node, b, parent.subtree};
+}
+
 GenerateRequest SearchRun::request_for(const Slot& slot, bool to_end, std::optional<uint64_t> sample_key) {
   GenerateRequest r;
   r.branch = slot.branch;
@@ -132,15 +139,18 @@ Slot SearchRun::add_result(const Slot& slot, const Completion& c, int32_t round)
   return {node, slot.branch, slot.subtree};
 }
 
-std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round) {
+std::vector<Slot> SearchRun::sample(const std::vector<Slot>& slots, bool to_end, int32_t round,
+                                    const std::vector<uint64_t>& keys) {
   std::vector<GenerateRequest> requests;
-  for (const Slot& s : slots) requests.push_back(request_for(s, to_end));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    requests.push_back(keys.empty() ? request_for(slots[i], to_end) : request_for(slots[i], to_end, keys.at(i)));
+  }
   // Whole solutions finish one by one: report each (a step round is reported by its strategy).
   int32_t done_so_far = 0;
   Engine::OnFinish on_finish;
   if (to_end && options_.on_progress) {
     on_finish = [&](size_t, const Completion&) {
-      report_progress(round + 1, ++done_so_far);
+      report_progress(round + 1, static_cast<int32_t>(solutions()) + ++done_so_far);
       return std::vector<GenerateRequest>{};
     };
   }
@@ -322,6 +332,13 @@ void SearchRun::prune(const Slot& slot) {
   free_branch(slot.branch);
 }
 
+void SearchRun::withdraw(const Slot& unsampled, int64_t tokens) {
+  --unsampled_[unsampled.node];
+  free_branch(unsampled.branch);
+  discarded_tokens_ += tokens;
+}
+
+
 SearchResult SearchRun::result(int32_t rounds) {
   SearchResult out;
   for (NodeId id : finished_) {
@@ -365,7 +382,8 @@ SearchResult SearchRun::result(int32_t rounds) {
 
   const EngineStats g = gen_.stats();
   out.usage.prompt_tokens = static_cast<int64_t>(problem_.prompt.size());
-  out.usage.completion_tokens = g.generated_tokens - gen_start_.generated_tokens;
+  out.usage.completion_tokens = g.generated_tokens - gen_start_.generated_tokens - discarded_tokens_;
+  out.usage.discarded_tokens = discarded_tokens_;
   auto add_verifier = [&](const VerifierStats& now, const VerifierStats& start) {
     out.usage.verifier_tokens += now.tokens_evaluated - start.tokens_evaluated;
     out.usage.verifier_tokens_if_rescored += now.tokens_if_rescored - start.tokens_if_rescored;

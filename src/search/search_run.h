@@ -37,10 +37,16 @@ class SearchRun {
   // used by its last slot, forks serve the others. A parent with count 0 is dropped.
   std::vector<Slot> spread(const std::vector<Slot>& parents, const std::vector<int32_t>& counts);
 
+  // A slot for one more child of `parent` on a fork of its branch (the parent's own branch
+  // stays as it is).
+  Slot fork_child(const Slot& parent);
+
   // Samples one step on every slot (to the end of the solution when `to_end`), all in one
   // generate() call. Returns the new nodes: slots[i] becomes the slot of result[i]. With
   // `to_end`, a solution's steps become a chain of nodes and result[i] is its last node.
-  std::vector<Slot> sample(const std::vector<Slot>& slots, bool to_end, int32_t round);
+  // `keys`, when given, are the samples' keys (see request_for).
+  std::vector<Slot> sample(const std::vector<Slot>& slots, bool to_end, int32_t round,
+                           const std::vector<uint64_t>& keys = {});
 
   // The two halves of sample(), for strategies that hand requests to the engine themselves
   // (continuous batching): the request that samples a step on `slot`, and the node its
@@ -75,6 +81,12 @@ class SearchRun {
   // branch and verifier state.
   void finish(const Slot& slot);
   void prune(const Slot& slot);
+  // Speculative work the search no longer wants: a child slot (of fork_child) whose sample
+  // never becomes a node. Frees its branch; the `tokens` sampled for it count as discarded.
+  void withdraw(const Slot& unsampled, int64_t tokens);
+  // Frees a branch the search holds but no slot needs (a kept node's, once its children all
+  // run on forks); the node and its verifier state stay.
+  void free_branch(BranchId branch);
   size_t solutions() const { return finished_.size(); }
 
   // Scores the solutions, selects, and accounts: the search's result.
@@ -87,7 +99,6 @@ class SearchRun {
   // Splits a completion into steps: a chain of nodes under `parent`; returns the last (open).
   NodeId add_steps(NodeId parent, const Completion& completion, int32_t round, int32_t subtree);
   void release_state(NodeId node);
-  void free_branch(BranchId branch);
 
   Engine& gen_;
   Verifiers verifiers_;
@@ -99,6 +110,7 @@ class SearchRun {
   std::vector<BranchId> branches_;  // every branch this run holds
   std::map<NodeId, VerifierState> states_;
   uint64_t samples_ = 0;  // steps requested so far (numbers their seeds)
+  int64_t discarded_tokens_ = 0;
   std::map<NodeId, int32_t> unsampled_;  // per node: children spread but not yet sampled
   EngineStats gen_start_;
   VerifierStats step_start_, outcome_start_;

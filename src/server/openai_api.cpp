@@ -147,6 +147,8 @@ SearchOptions search_options(const json& body, const OpenAiSettings& s) {
     throw bad("n", "this search needs " + std::to_string(branches_needed(o)) + " live branches; the server allows " +
                        std::to_string(s.max_branches));
   }
+  // Searches share the engine, each within max_branches: speculation only where it fits.
+  if (branches_wanted(o) > s.max_branches) o.speculate = false;
   return o;
 }
 
@@ -268,11 +270,13 @@ const char* finish_reason(FinishReason r) {
 // answer (as `ponder solve` does, the best-scored one then).
 Selection chosen_of(const SearchResult& r) { return r.chosen.solution >= 0 ? r.chosen : r.naive; }
 
+// Every token the search spent: steps sampled ahead and dropped count as completion tokens.
 json usage_of(const SearchUsage& u) {
+  const int64_t completion = u.completion_tokens + u.discarded_tokens;
   return {{"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
+          {"completion_tokens", completion},
           {"verifier_tokens", u.verifier_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens + u.verifier_tokens}};
+          {"total_tokens", u.prompt_tokens + completion + u.verifier_tokens}};
 }
 
 json details_of(const SearchResult& r, const SearchOptions& o) {
