@@ -13,7 +13,7 @@
 #   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
-# default "1 2 3"), MODELS (table 2: "stories smol smoldot", default "stories smol"), STRATEGIES
+# default "1 2 3"), MODELS (table 2: "stories smol smoldot toy", default "stories smol toy"), STRATEGIES
 # (table 2: "beam" (sampling ahead on idle rows, solve's default), "beam-rbr" (--no-speculate:
 # round by round), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
 # "auto"; solve's auto is unified; "split" also measures split streams), PONDER_SHARED_DIR
@@ -25,13 +25,15 @@
 # SmolLM2-135M's shape made as bench/generate_bench.sh makes it (on random weights "." is rare,
 # so its steps are long: the table's rounds and steps say how long). PRM: the random-weight
 # build/test-models/prm-llama3-tiny.gguf (Llama 3 vocabulary and chat template, RLHFlow format).
+# And the toy reasoner of issue 7 with its own trained PRM (models/toy: "\n\n" steps of a few
+# tokens), on a level-5 problem of its test set.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 repeats=${1:-3}
 threads=${THREADS:-$(nproc)}
 seeds=${SEEDS:-1 2 3}
-models=${MODELS:-stories smol}
+models=${MODELS:-stories smol toy}
 kv_layouts=${KV_LAYOUTS:-auto}
 strategies=${STRATEGIES:-beam beam-rbr dvts}
 quiet_wait=${QUIET_WAIT:-600}
@@ -59,12 +61,19 @@ if [[ " $models " == *" smoldot "* ]] && [ ! -s "$smoldot" ]; then
     --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smoldot" >/dev/null
 fi
 
-problem="Lily has 12 red balloons and 7 blue balloons. She gives 5 balloons to her friend Tom. Then her mom buys her 3 more. How many balloons does Lily have now?"
+balloons="Lily has 12 red balloons and 7 blue balloons. She gives 5 balloons to her friend Tom. Then her mom buys her 3 more. How many balloons does Lily have now?"
+toy_problem="Start with 33, add 80, multiply by 4, subtract 88, subtract 59, add 50. What is the result?"
 
-model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; smoldot) echo "$smoldot" ;; esac; }
-model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; smoldot) echo smollm2-135m-shape-dot ;; esac; }
-# Tokens per solution: stories260K's prompt (78 tokens) + 400 stays under its 512.
-max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot) echo 256 ;; esac; }
+model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; smoldot) echo "$smoldot" ;; toy) echo "$root/models/toy/toy-generator.gguf" ;; esac; }
+model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; smoldot) echo smollm2-135m-shape-dot ;; toy) echo toy-reasoner ;; esac; }
+prm_path() { case $1 in toy) echo "$root/models/toy/toy-prm.gguf" ;; *) echo "$prm" ;; esac; }
+problem_of() { case $1 in toy) echo "$toy_problem" ;; *) echo "$balloons" ;; esac; }
+# stories260K and the random models write sentences; the toy reasoner's steps end at solve's
+# default delimiter, a blank line.
+delimiter_flags() { case $1 in toy) ;; *) echo "--delimiter ." ;; esac; }
+# Tokens per solution: stories260K's prompt (78 tokens) + 400 stays under its 512; the toy
+# task's eval uses 192.
+max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot) echo 256 ;; toy) echo 192 ;; esac; }
 max_rounds=60  # a cap: the searches end by solution length first
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -93,9 +102,10 @@ wait_quiet() {
 solve() {  # model strategy seed kv   (strategy: beam, beam-rbr or dvts)
   local model=$1 strategy=$2 seed=$3 kv=$4 flags=()
   [ "$strategy" = beam-rbr ] && { strategy=beam; flags=(--no-speculate); }
-  "$build/ponder" solve -m "$(model_path "$model")" --prm "$prm" --prm-format rlhflow --strategy "$strategy" "${flags[@]}" \
-    --n $n --beam-width $m --delimiter . --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds \
-    --seed "$seed" --threads "$threads" --kv "$kv" --json --trace "$tmp/trace.json" "$problem" >"$tmp/solve.json"
+  "$build/ponder" solve -m "$(model_path "$model")" --prm "$(prm_path "$model")" --prm-format rlhflow \
+    --strategy "$strategy" "${flags[@]}" --n $n --beam-width $m $(delimiter_flags "$model") \
+    --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds --seed "$seed" --threads "$threads" --kv "$kv" \
+    --json --trace "$tmp/trace.json" "$(problem_of "$model")" >"$tmp/solve.json"
   python3 - "$tmp/solve.json" "$tmp/trace.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -123,7 +133,7 @@ EOF
 
 # `ponder generate` of the same shape (no search): seconds of generation, prompt included.
 generate_s() {  # model ntg
-  "$build/ponder" generate -m "$(model_path "$1")" -p "$problem" -n $n --max-tokens "$2" --ignore-eos --seed 1 \
+  "$build/ponder" generate -m "$(model_path "$1")" -p "$(problem_of "$1")" -n $n --max-tokens "$2" --ignore-eos --seed 1 \
     --threads "$threads" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["timing"]["generate_ms"]/1000, d["usage"]["prompt_tokens"])'
 }
 

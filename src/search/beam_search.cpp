@@ -8,7 +8,7 @@
 // A round cannot be judged before its slowest step ends, and meanwhile the rows of the batch
 // whose steps ended would idle. With SearchOptions::speculate they sample ahead instead: a
 // candidate whose step is done starts its children for the next round (each with the seed it
-// would get anyway), best scored candidates first. When the round is judged, the children of
+// would get anyway), best scored candidates first (scored as soon as there is a choice). When the round is judged, the children of
 // kept beams carry on as the next round's steps, and the others are withdrawn (they never
 // become nodes of the tree). Either way the search gives the same result.
 #include <algorithm>
@@ -133,6 +133,7 @@ class Speculative {
     size_t position = 0;     // its place among its round's candidates, once that round runs
     bool done = false;
     bool withdrawn = false;
+    bool scored = false;     // a candidate of the current round, by the step verifier
     int64_t tokens = 0;      // sampled, once done
     Completion result;       // a child sampled ahead, done before its parent was judged
     std::atomic<bool> withdraw{false};
@@ -175,8 +176,6 @@ class Speculative {
     } else {
       job->slot = run_.add_result(job->slot, c, job->round);
       --waiting_;
-      // Scored at once, so that idle rows go to the candidates likeliest to be kept.
-      run_.score({job->slot});
       const bool last = round_ == o_.max_rounds - 1;
       if (last) run_.report_progress(round_ + 1, static_cast<int32_t>(run_.solutions()) + ++finished_in_last_round_);
       if (!last && !run_.finished(job->slot)) wanting_.push_back(job->position);
@@ -188,6 +187,7 @@ class Speculative {
 
   // Judges the current round and starts the next one's steps that are not under way yet.
   void end_round(std::vector<GenerateRequest>& out) {
+    score_done();
     std::vector<Slot> candidates;
     for (Job* j : current_) candidates.push_back(j->slot);
     rounds_ = round_ + 1;
@@ -231,18 +231,29 @@ class Speculative {
     ahead_.assign(current_.size(), {});
     wanting_.clear();
     waiting_ = 0;
-    std::vector<Slot> done;
     for (size_t p = 0; p < current_.size(); ++p) {
       Job* j = current_[p];
       j->position = p;
       if (!j->done) {
         ++waiting_;
-        continue;
+      } else if (round_ != o_.max_rounds - 1 && !run_.finished(j->slot)) {
+        wanting_.push_back(p);
       }
-      done.push_back(j->slot);
-      if (round_ != o_.max_rounds - 1 && !run_.finished(j->slot)) wanting_.push_back(p);
     }
-    run_.score(done);  // the steps sampled ahead and done already
+  }
+
+  // Scores the current round's done candidates not scored yet, in one call. All of them at
+  // once: a candidate's scoring may consume its parent's verifier state once every sibling is
+  // sampled, so no done sibling may be left for later.
+  void score_done() {
+    std::vector<Slot> slots;
+    for (Job* j : current_) {
+      if (j->done && !j->scored) {
+        slots.push_back(j->slot);
+        j->scored = true;
+      }
+    }
+    if (!slots.empty()) run_.score(slots);
   }
 
   // Children sampled ahead for a candidate the round did not keep.
@@ -264,6 +275,8 @@ class Speculative {
   // ahead hold branches.
   void fill(std::vector<GenerateRequest>& out) {
     while (!stopped_ && !wanting_.empty() && in_flight_ < o_.n && ahead_live_ < o_.n) {
+      // Scores decide only between candidates: one alone needs none yet (fewer PRM calls).
+      if (wanting_.size() > 1) score_done();
       const auto best = std::min_element(wanting_.begin(), wanting_.end(), [&](size_t a, size_t b) {
         const double sa = run_.selection_score(current_[a]->slot), sb = run_.selection_score(current_[b]->slot);
         return sa != sb ? sa > sb : a < b;
