@@ -154,8 +154,15 @@ int run_eval_command(EvalCommandOptions o) {
   // As in solve: the unified cache measured faster for searches (BENCHMARKS.md, "Search").
   if (o.engine.kv == "auto") o.engine.kv = "unified";
   require_model_or_remote(o.model, o.verifiers.remote);
-  const int32_t branches = eval_branches_needed(eval);
   const int32_t workers = o.parallel;
+  // Beam search samples ahead with up to twice the branches where the shared cache can hold
+  // them for every search (searches on one BatchingEngine see each other's free slots, so it is
+  // on for all of them or for none).
+  if (!o.model.empty() && int64_t{eval_branches_needed(eval)} * workers > kMaxBranches) eval.search.speculate = false;
+  const int32_t branches = eval_branches_needed(eval);
+  EvalOptions round_by_round = eval;
+  round_by_round.search.speculate = false;
+  const int32_t verifier_branches = eval_branches_needed(round_by_round);  // children sampled ahead hold no state
   std::vector<std::string> texts;
   for (const DatasetProblem& p : problems) texts.push_back(p.problem);
 
@@ -187,7 +194,7 @@ int run_eval_command(EvalCommandOptions o) {
     return shared_generator ? shared_generator->for_worker(w) : *remote_generators.at(static_cast<size_t>(w));
   };
   const OpenVerifiers verifiers =
-      open_verifiers(o.verifiers, o.engine, texts, branches, step_wise, eval.search, workers);
+      open_verifiers(o.verifiers, o.engine, texts, verifier_branches, step_wise, eval.search, workers);
   nlohmann::json prm_id;
   if (!o.verifiers.prm.empty()) prm_id = model_identity(o.verifiers.prm);
   if (!verifiers.remote.empty()) prm_id = remote_identity(*verifiers.remote[0]);

@@ -75,6 +75,8 @@ int run_solve(SolveOptions o) {
   check_verifier_flags(o.verifiers, {*strategy});
   const bool step_wise = is_step_wise(*strategy);
 
+  // Beam search samples ahead with up to twice the branches, where an engine can hold them.
+  if (branches_wanted(o.flags.search) > kMaxBranches) o.flags.search.speculate = false;
   const int32_t branches = branches_wanted(o.flags.search);
 
   // A search forks and prunes every round, and its branches finish their steps at different
@@ -101,7 +103,7 @@ int run_solve(SolveOptions o) {
   }
 
   const OpenVerifiers verifiers =
-      open_verifiers(o.verifiers, o.engine, {o.problem}, branches, step_wise, o.flags.search);
+      open_verifiers(o.verifiers, o.engine, {o.problem}, branches_needed(o.flags.search), step_wise, o.flags.search);
 
   const SearchResult r = run_search(*generator, verifiers.view(), {o.problem, prompt}, o.flags.search,
                                     [&](const std::string& text) { return voting_answer(text, extract); });
