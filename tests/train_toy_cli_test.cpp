@@ -95,6 +95,8 @@ TEST_F(TrainToyCli, GeneratorContinuationAndPrmLandInOutDir) {
   // The ranking measures are reported (null when the held-out samples hold no correct one).
   ASSERT_TRUE(s["prm"].contains("validation_scores"));
   EXPECT_TRUE(s["prm"]["validation_scores"].contains("last_score_auc"));
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("last_score_auc_within_level"));
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("step_auc_within_level"));
   ASSERT_TRUE(s["prm"]["validation_scores"].contains("step_auc"));
   EXPECT_TRUE(s["prm"]["validation_scores"]["step_auc"].is_null() ||
               (s["prm"]["validation_scores"]["step_auc"] >= 0.0 && s["prm"]["validation_scores"]["step_auc"] <= 1.0));

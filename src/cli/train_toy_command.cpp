@@ -192,7 +192,9 @@ std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::
 // step's score is on the side of 0.5 its label is, the mean last-step score of correct and of
 // wrong solutions, and how well the scores rank (what best-of-N and search depend on, unlike a
 // threshold at 0.5): the AUC of the last-step score between correct and wrong solutions, and of
-// each step's score between "+" and "-" steps.
+// each step's score between "+" and "-" steps, over all pairs and over pairs of the same level (the
+// levels' base rates differ, so a score that only knows the level already ranks well over all
+// pairs; best-of-N compares solutions to one problem).
 ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Problem>& problems,
                           const std::vector<toy::Attempt>& attempts, int32_t threads) {
   LlamaEngineOptions eo;
@@ -206,6 +208,8 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
   double last[2] = {0.0, 0.0};
   int64_t solutions[2] = {0, 0};
   std::vector<double> last_scores[2], step_scores[2];  // [wrong, correct], [-, +]
+  std::vector<std::vector<double>> level_last[2], level_step[2];  // the same by level - 1
+  for (auto* v : {&level_last[0], &level_last[1], &level_step[0], &level_step[1]}) v->resize(toy::kLevels);
   for (const auto& a : attempts) {
     if (a.check.steps.empty()) continue;
     const auto scored = prm.extend({{prm.root(problems[a.problem].text()), a.check.steps, true}});
@@ -213,21 +217,26 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
     for (size_t i = 0; i < scores.size(); ++i) {
       agree += (scores[i] > 0.5) == a.check.labels[i] ? 1 : 0;
       step_scores[a.check.labels[i]].push_back(scores[i]);
+      level_step[a.check.labels[i]][static_cast<size_t>(problems[a.problem].level - 1)].push_back(scores[i]);
     }
     steps += static_cast<int64_t>(scores.size());
     last[a.check.correct] += scores.back();
     last_scores[a.check.correct].push_back(scores.back());
+    level_last[a.check.correct][static_cast<size_t>(problems[a.problem].level - 1)].push_back(scores.back());
     solutions[a.check.correct] += 1;
     prm.release(scored[0].state);
   }
   auto mean = [](double sum, int64_t n) { return n ? ordered_json(sum / static_cast<double>(n)) : ordered_json(); };
-  auto auc = [](const std::vector<double>& pos, const std::vector<double>& neg) {
-    const double v = toy::roc_auc(pos, neg);
-    return std::isnan(v) ? ordered_json() : ordered_json(v);
+  auto json_of = [](double v) { return std::isnan(v) ? ordered_json() : ordered_json(v); };
+  auto auc = [&](const std::vector<double>& pos, const std::vector<double>& neg) { return json_of(toy::roc_auc(pos, neg)); };
+  auto auc_within = [&](const std::vector<std::vector<double>>& pos, const std::vector<std::vector<double>>& neg) {
+    return json_of(toy::roc_auc_within(pos, neg));
   };
   return {{"steps", steps}, {"step_accuracy", mean(static_cast<double>(agree), steps)},
           {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])},
-          {"last_score_auc", auc(last_scores[1], last_scores[0])}, {"step_auc", auc(step_scores[1], step_scores[0])}};
+          {"last_score_auc", auc(last_scores[1], last_scores[0])}, {"step_auc", auc(step_scores[1], step_scores[0])},
+          {"last_score_auc_within_level", auc_within(level_last[1], level_last[0])},
+          {"step_auc_within_level", auc_within(level_step[1], level_step[0])}};
 }
 
 ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,

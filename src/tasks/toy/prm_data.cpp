@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "llama.h"
 
@@ -74,9 +75,11 @@ std::optional<std::string> slipped_solution(const Problem& problem, Rng& rng) {
   return std::nullopt;
 }
 
-double roc_auc(const std::vector<double>& positive, const std::vector<double>& negative) {
-  if (positive.empty() || negative.empty()) return std::numeric_limits<double>::quiet_NaN();
-  // Mann-Whitney U: the ranks of the positives among all scores, ties sharing their mean rank.
+namespace {
+
+// Pairs in which the positive scores higher (ties one half), by Mann-Whitney U: the ranks of the
+// positives among all scores, ties sharing their mean rank.
+double wins(const std::vector<double>& positive, const std::vector<double>& negative) {
   std::vector<std::pair<double, bool>> all;
   for (double s : positive) all.emplace_back(s, true);
   for (double s : negative) all.emplace_back(s, false);
@@ -89,8 +92,24 @@ double roc_auc(const std::vector<double>& positive, const std::vector<double>& n
     for (size_t k = i; k < j; ++k) rank_sum += all[k].second ? mean_rank : 0.0;
     i = j;
   }
-  const double np = static_cast<double>(positive.size()), nn = static_cast<double>(negative.size());
-  return (rank_sum - np * (np + 1.0) / 2.0) / (np * nn);
+  const double np = static_cast<double>(positive.size());
+  return rank_sum - np * (np + 1.0) / 2.0;
+}
+
+}  // namespace
+
+double roc_auc(const std::vector<double>& positive, const std::vector<double>& negative) {
+  return roc_auc_within({positive}, {negative});
+}
+
+double roc_auc_within(const std::vector<std::vector<double>>& positive, const std::vector<std::vector<double>>& negative) {
+  if (positive.size() != negative.size()) throw std::invalid_argument("roc_auc_within: as many groups on each side");
+  double won = 0.0, pairs = 0.0;
+  for (size_t g = 0; g < positive.size(); ++g) {
+    won += wins(positive[g], negative[g]);
+    pairs += static_cast<double>(positive[g].size()) * static_cast<double>(negative[g].size());
+  }
+  return pairs > 0.0 ? won / pairs : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace ponder::toy

@@ -223,6 +223,14 @@ TEST(ToyPrmData, RocAuc) {
   EXPECT_DOUBLE_EQ(roc_auc({0.6, 0.2}, {0.4, 0.6}), 0.375);
   EXPECT_TRUE(std::isnan(roc_auc({}, {0.5})));
   EXPECT_TRUE(std::isnan(roc_auc({0.5}, {})));
+  // Within groups: group 0's scores are all above group 1's, so across groups the positives win,
+  // but within each group they lose.
+  const std::vector<std::vector<double>> pos = {{0.8}, {0.1, 0.2}}, neg = {{0.9}, {0.3}};
+  EXPECT_DOUBLE_EQ(roc_auc({0.8, 0.1, 0.2}, {0.9, 0.3}), 1.0 / 6.0);
+  EXPECT_DOUBLE_EQ(roc_auc_within(pos, neg), 0.0);
+  EXPECT_DOUBLE_EQ(roc_auc_within({{0.8}, {0.4, 0.2}}, {{0.9}, {0.3}}), 1.0 / 3.0);  // 1 of 3 pairs
+  EXPECT_TRUE(std::isnan(roc_auc_within({{0.5}, {}}, {{}, {0.5}})));  // no pair within a group
+  EXPECT_THROW(roc_auc_within({{0.5}}, {}), std::invalid_argument);
 }
 
 TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
