@@ -181,6 +181,41 @@ TEST_F(EvalCli, OtherSettingsStartANewRunBesideTheFirst) {
             (std::vector<std::string>{"1|6", "2|6"}));
 }
 
+TEST_F(EvalCli, AModelOfTheSameNameAndSizeWithOtherWeightsStartsANewRun) {
+  // What a retrained model of the same shape looks like: one byte of its weights (at the end of
+  // the file) changed. The same file moved elsewhere keeps its results.
+  PONDER_REQUIRE_FILE(stories_model());
+  const std::string db = (dir_ / "w.sqlite").string();
+  fs::create_directories(dir_ / "a");
+  fs::create_directories(dir_ / "b");
+  const fs::path a = dir_ / "a" / "model.gguf", b = dir_ / "b" / "model.gguf";
+  fs::copy_file(stories_model(), a);
+  fs::copy_file(stories_model(), b);
+  {
+    std::fstream f(b, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    const char last = static_cast<char>(f.get());
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(last ^ 1));
+  }
+  ASSERT_EQ(fs::file_size(a), fs::file_size(b));
+  auto command = [&](const fs::path& model) {
+    return shell_quote(build_file("ponder")) + " eval --dataset " + shell_quote(dataset_) + " -m " +
+           shell_quote(model.string()) + " --strategies majority --budgets 1 --max-tokens 8 --threads 1 --db " +
+           shell_quote(db);
+  };
+  ASSERT_EQ(run_command(command(a)).code, 0);
+  ASSERT_EQ(run_command(command(b)).code, 0);
+  EXPECT_EQ(query(db, "SELECT run_id, COUNT(*) FROM results GROUP BY run_id"),
+            (std::vector<std::string>{"1|3", "2|3"}));
+  fs::rename(a, dir_ / "moved.gguf");
+  fs::create_directories(dir_ / "c");
+  fs::rename(dir_ / "moved.gguf", dir_ / "c" / "model.gguf");
+  ASSERT_EQ(run_command(command(dir_ / "c" / "model.gguf")).code, 0);
+  EXPECT_EQ(query(db, "SELECT run_id, COUNT(*) FROM results GROUP BY run_id"),
+            (std::vector<std::string>{"1|3", "2|3"}));
+}
+
 TEST_F(EvalCli, BadInputIsAOneLineError) {
   const std::string ponder = shell_quote(build_file("ponder"));
   const std::string db = shell_quote((dir_ / "e.sqlite").string());

@@ -85,7 +85,25 @@ TEST_F(TrainToyCli, GeneratorContinuationAndPrmLandInOutDir) {
   ASSERT_TRUE(s.contains("prm"));
   EXPECT_TRUE(s.contains("generator"));  // kept from the earlier runs
   EXPECT_EQ(s["prm"]["data"]["solutions"], 5 * 3 * 2);
+  // One slipped reference solution per problem by default (a slip can fail only when every try
+  // takes a later value below 0).
+  EXPECT_GT(s["prm"]["data"]["slipped_solutions"].get<int>(), 5 * 3 - 3);
+  EXPECT_LE(s["prm"]["data"]["slipped_solutions"].get<int>(), 5 * 3);
+  EXPECT_EQ(s["prm"]["slips_per_problem"], 1);
+  EXPECT_EQ(s["prm"]["validation_data"]["slipped_solutions"], 0);  // validation: sampled only
   EXPECT_GT(s["prm"]["data"]["steps_good"].get<int>() + s["prm"]["data"]["steps_bad"].get<int>(), 0);
+  // The ranking measures are reported (null when the held-out samples hold no correct one).
+  ASSERT_TRUE(s["prm"].contains("validation_scores"));
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("last_score_auc"));
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("last_score_auc_within_level"));
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("step_auc_within_level"));
+  ASSERT_TRUE(s["prm"]["validation_scores"].contains("step_auc"));
+  EXPECT_TRUE(s["prm"]["validation_scores"]["step_auc"].is_null() ||
+              (s["prm"]["validation_scores"]["step_auc"] >= 0.0 && s["prm"]["validation_scores"]["step_auc"] <= 1.0));
+
+  const auto no_slips = run_command(train(out, " --stages prm --prm-slips 0"));
+  ASSERT_EQ(no_slips.code, 0) << no_slips.err;
+  EXPECT_EQ(summary(out)["prm"]["data"]["slipped_solutions"], 0);
 }
 
 TEST_F(TrainToyCli, SameCommandSameModel) {

@@ -1,7 +1,9 @@
 // ponder eval: every problem of a dataset under every strategy and budget, into SQLite.
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -70,13 +72,39 @@ std::vector<int32_t> parse_budgets(const std::string& list) {
   return out;
 }
 
-// A model file as the settings know it: its name and size, so that the same file moved
-// elsewhere still finds its results, and a different file of the same name does not.
+// FNV-1a (64-bit) of a file's first and last kFingerprintBytes (all of it when it is no longer
+// than both): a retrained model of the same shape has the same name and size, but other weights,
+// and GGUF keeps its tensor data at the end.
+constexpr std::uintmax_t kFingerprintBytes = 1 << 20;
+std::string file_fingerprint(const std::string& path, std::uintmax_t size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw EngineError("cannot read " + path);
+  uint64_t h = 0xcbf29ce484222325ull;
+  std::vector<char> buf;
+  auto hash = [&](std::uintmax_t from, std::uintmax_t count) {
+    buf.resize(static_cast<size_t>(count));
+    in.seekg(static_cast<std::streamoff>(from));
+    if (!in.read(buf.data(), static_cast<std::streamsize>(count))) throw EngineError("cannot read " + path);
+    for (char c : buf) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  };
+  if (size <= 2 * kFingerprintBytes) {
+    hash(0, size);
+  } else {
+    hash(0, kFingerprintBytes);
+    hash(size - kFingerprintBytes, kFingerprintBytes);
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// A model file as the settings know it: its name, size and fingerprint, so that the same file
+// moved elsewhere still finds its results, and a different file of the same name does not (nor
+// one retrained to the same size: results are never reused for other weights).
 nlohmann::json model_identity(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw EngineError("cannot read " + path);
-  return {{"file", std::filesystem::path(path).filename().string()}, {"bytes", size}};
+  return {{"file", std::filesystem::path(path).filename().string()}, {"bytes", size},
+          {"fnv1a64", file_fingerprint(path, size)}};
 }
 
 // A served model as the settings know it: its name and size on the server (endpoints' URLs change

@@ -32,7 +32,7 @@ using ordered_json = nlohmann::ordered_json;
 struct TrainToyOptions {
   std::string out_dir = "models/toy";
   std::vector<std::string> stages = {"generator", "prm"};
-  int train_per_level = 4000;
+  int train_per_level = 7000;  // what the committed models used
   int validation_per_level = 50;
   int test_per_level = 20;
   toy::TrainOptions generator;
@@ -42,12 +42,14 @@ struct TrainToyOptions {
   int prm_problems_per_level = 400;
   int prm_samples = 4;
   float prm_temperature = 1.0f;
+  // Hard negatives: reference solutions with a one-digit slip (toy::slipped_solution), per problem.
+  int prm_slips = 1;
   std::string prm_loss_on = "labels";  // labels: the "+"/"-" answers only; all: every token
   toy::TrainOptions prm;
 };
 
-std::vector<std::string> generator_docs(const std::vector<toy::Problem>& problems) {
-  std::vector<std::string> docs;
+std::vector<toy::Document> generator_docs(const std::vector<toy::Problem>& problems) {
+  std::vector<toy::Document> docs;
   docs.reserve(problems.size());
   for (const auto& p : problems) docs.push_back(p.text() + "\n" + p.solution());
   return docs;
@@ -154,28 +156,45 @@ ordered_json train_generator(const TrainToyOptions& o, const toy::Splits& splits
   return j;
 }
 
-// Sampled solutions as labelled PRM conversations, with their counts in `stats`; the attempts
-// themselves into *kept when given.
-std::vector<std::string> prm_docs(LlamaEngine& engine, const std::vector<toy::Problem>& problems, int samples,
-                                  SamplingParams sampling, ordered_json& stats, std::vector<toy::Attempt>* kept = nullptr) {
+// Sampled solutions as labelled PRM conversations, then `slips` slipped reference solutions per
+// problem (drawn from slip_seed), with their counts in `stats`; the sampled attempts themselves
+// into *kept when given.
+std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::Problem>& problems, int samples,
+                                    SamplingParams sampling, int slips, uint64_t slip_seed, ordered_json& stats,
+                                    std::vector<toy::Attempt>* kept = nullptr) {
   auto attempts = toy::attempt_problems(engine, problems, samples, sampling);
-  std::vector<std::string> docs;
-  int64_t good = 0, bad = 0, correct = 0;
-  for (const auto& a : attempts) {
-    std::string doc = toy::prm_document(problems[a.problem], a.check);
-    if (doc.empty()) continue;
+  std::vector<toy::Document> docs;
+  int64_t good = 0, bad = 0, correct = 0, slipped = 0;
+  auto add = [&](const toy::Problem& p, const toy::SolutionCheck& check) {
+    toy::Document doc = toy::prm_document(p, check);
+    if (doc.text.empty()) return;
     docs.push_back(std::move(doc));
-    for (bool label : a.check.labels) (label ? good : bad) += 1;
-    correct += a.check.correct ? 1 : 0;
+    for (bool label : check.labels) (label ? good : bad) += 1;
+    correct += check.correct ? 1 : 0;
+  };
+  for (const auto& a : attempts) add(problems[a.problem], a.check);
+  toy::Rng rng(slip_seed);
+  for (const auto& p : problems) {
+    for (int i = 0; i < slips; ++i) {
+      if (const auto text = toy::slipped_solution(p, rng)) {
+        add(p, toy::check_solution(p, *text));
+        ++slipped;
+      }
+    }
   }
-  stats = {{"solutions", attempts.size()}, {"correct_solutions", correct}, {"steps_good", good}, {"steps_bad", bad}};
+  stats = {{"solutions", attempts.size()}, {"slipped_solutions", slipped}, {"correct_solutions", correct},
+           {"steps_good", good}, {"steps_bad", bad}};
   if (kept) *kept = std::move(attempts);
   return docs;
 }
 
 // The trained PRM read as ponder's verifier reads it, on held-out sampled solutions: how often a
-// step's score is on the side of 0.5 its label is, and the mean last-step score of correct and of
-// wrong solutions.
+// step's score is on the side of 0.5 its label is, the mean last-step score of correct and of
+// wrong solutions, and how well the scores rank (what best-of-N and search depend on, unlike a
+// threshold at 0.5): the AUC of the last-step score between correct and wrong solutions, and of
+// each step's score between "+" and "-" steps, over all pairs and over pairs of the same level (the
+// levels' base rates differ, so a score that only knows the level already ranks well over all
+// pairs; best-of-N compares solutions to one problem).
 ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Problem>& problems,
                           const std::vector<toy::Attempt>& attempts, int32_t threads) {
   LlamaEngineOptions eo;
@@ -188,19 +207,36 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
   int64_t steps = 0, agree = 0;
   double last[2] = {0.0, 0.0};
   int64_t solutions[2] = {0, 0};
+  std::vector<double> last_scores[2], step_scores[2];  // [wrong, correct], [-, +]
+  std::vector<std::vector<double>> level_last[2], level_step[2];  // the same by level - 1
+  for (auto* v : {&level_last[0], &level_last[1], &level_step[0], &level_step[1]}) v->resize(toy::kLevels);
   for (const auto& a : attempts) {
     if (a.check.steps.empty()) continue;
     const auto scored = prm.extend({{prm.root(problems[a.problem].text()), a.check.steps, true}});
     const std::vector<double>& scores = scored[0].step_scores;
-    for (size_t i = 0; i < scores.size(); ++i) agree += (scores[i] > 0.5) == a.check.labels[i] ? 1 : 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      agree += (scores[i] > 0.5) == a.check.labels[i] ? 1 : 0;
+      step_scores[a.check.labels[i]].push_back(scores[i]);
+      level_step[a.check.labels[i]][static_cast<size_t>(problems[a.problem].level - 1)].push_back(scores[i]);
+    }
     steps += static_cast<int64_t>(scores.size());
     last[a.check.correct] += scores.back();
+    last_scores[a.check.correct].push_back(scores.back());
+    level_last[a.check.correct][static_cast<size_t>(problems[a.problem].level - 1)].push_back(scores.back());
     solutions[a.check.correct] += 1;
     prm.release(scored[0].state);
   }
   auto mean = [](double sum, int64_t n) { return n ? ordered_json(sum / static_cast<double>(n)) : ordered_json(); };
+  auto json_of = [](double v) { return std::isnan(v) ? ordered_json() : ordered_json(v); };
+  auto auc = [&](const std::vector<double>& pos, const std::vector<double>& neg) { return json_of(toy::roc_auc(pos, neg)); };
+  auto auc_within = [&](const std::vector<std::vector<double>>& pos, const std::vector<std::vector<double>>& neg) {
+    return json_of(toy::roc_auc_within(pos, neg));
+  };
   return {{"steps", steps}, {"step_accuracy", mean(static_cast<double>(agree), steps)},
-          {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])}};
+          {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])},
+          {"last_score_auc", auc(last_scores[1], last_scores[0])}, {"step_auc", auc(step_scores[1], step_scores[0])},
+          {"last_score_auc_within_level", auc_within(level_last[1], level_last[0])},
+          {"step_auc_within_level", auc_within(level_step[1], level_step[0])}};
 }
 
 ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
@@ -213,17 +249,19 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
   sampling.temperature = o.prm_temperature;
   sampling.seed = o.prm.seed;
   ordered_json train_stats, val_stats;
-  std::vector<std::string> train_docs, val_docs;
+  std::vector<toy::Document> train_docs, val_docs;
   std::vector<toy::Attempt> val_attempts;
   {
     const auto engine = open_generator(generator_path, o);
     fmt::print("sampling {} solutions per problem for the PRM\n", o.prm_samples);
     // The train split's problems after the generator's: its solutions to problems it did not
     // train on, as at test time (except for repeats: level 1 has only ~200 problems).
+    // Slips draw from a stream of their own, so that the sampled solutions do not depend on them.
     train_docs = prm_docs(*engine, level_slice(splits.train, o.train_per_level, o.prm_problems_per_level), o.prm_samples,
-                          sampling, train_stats);
+                          sampling, o.prm_slips, o.prm.seed ^ 0x5111Bull, train_stats);
     sampling.seed += 1u << 30;  // validation draws its own samples
-    val_docs = prm_docs(*engine, splits.validation, 1, sampling, val_stats, &val_attempts);
+    // Validation keeps to sampled solutions, as at test time.
+    val_docs = prm_docs(*engine, splits.validation, 1, sampling, 0, 0, val_stats, &val_attempts);
   }
   fmt::print("PRM data: {} (validation {})\n", train_stats.dump(), val_stats.dump());
 
@@ -241,7 +279,7 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
   fmt::print("trained the PRM: {:.0f} tokens/s, {:.0f}s; wrote {}\n", r.tokens_per_second, r.train_seconds, model_path);
   ordered_json j = {{"file", "toy-prm.gguf"}, {"init_from", "toy-generator.gguf"},
                     {"problems_per_level", o.prm_problems_per_level}, {"samples_per_problem", o.prm_samples},
-                    {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
+                    {"slips_per_problem", o.prm_slips}, {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
                     {"data", train_stats}, {"validation_data", val_stats}};
   j["loss_on"] = o.prm_loss_on;
   j["scored_tokens_per_epoch"] = r.scored_tokens;
@@ -362,6 +400,9 @@ Command add_train_toy_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--prm-temperature", o->prm_temperature, "sampling temperature of those solutions")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--prm-slips", o->prm_slips,
+                  "hard negatives per problem: the reference solution with a one-digit slip in one step")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   add_training_options(cmd, o->prm, "prm-");
   cmd->add_option("--prm-loss-on", o->prm_loss_on,
                   "what the PRM's loss counts: labels (its \"+\"/\"-\" answers) or all (every token)")

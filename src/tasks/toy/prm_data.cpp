@@ -1,21 +1,18 @@
 #include "tasks/toy/prm_data.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "llama.h"
 
-#include "tasks/toy/train.h"
-
 namespace ponder::toy {
+namespace {
 
-std::string prm_document(const Problem& problem, const SolutionCheck& check) {
-  if (check.steps.empty()) return {};
-  std::vector<std::string> contents;
-  for (size_t i = 0; i < check.steps.size(); ++i) {
-    // PrmFormat::rlhflow()'s first turn, "{problem} {step}".
-    contents.push_back(i == 0 ? problem.text() + " " + check.steps[0] : check.steps[i]);
-    contents.push_back(check.labels[i] ? "+" : "-");
-  }
+// The conversation with these user turns and answers, through the toy chat template.
+std::string render(const std::vector<std::string>& contents) {
   std::vector<llama_chat_message> chat;
   size_t total = 0;
   for (size_t i = 0; i < contents.size(); ++i) {
@@ -32,6 +29,87 @@ std::string prm_document(const Problem& problem, const SolutionCheck& check) {
   if (n < 0) throw std::runtime_error("llama.cpp cannot render the toy chat template");
   out.resize(static_cast<size_t>(n));
   return out;
+}
+
+}  // namespace
+
+Document prm_document(const Problem& problem, const SolutionCheck& check) {
+  if (check.steps.empty()) return Document("");
+  std::vector<std::string> shown, labelled;
+  for (size_t i = 0; i < check.steps.size(); ++i) {
+    // PrmFormat::rlhflow()'s first turn, "{problem} {step}".
+    const std::string turn = i == 0 ? problem.text() + " " + check.steps[0] : check.steps[i];
+    shown.insert(shown.end(), {turn, "+"});
+    labelled.insert(labelled.end(), {turn, check.labels[i] ? "+" : "-"});
+  }
+  return {render(shown), render(labelled)};
+}
+
+std::optional<std::string> slipped_solution(const Problem& problem, Rng& rng) {
+  if (problem.ops.empty()) return std::nullopt;
+  const std::vector<int64_t> v = problem.values();
+  constexpr int kTries = 8;
+  for (int attempt = 0; attempt < kTries; ++attempt) {
+    const size_t k = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(problem.ops.size()) - 1));
+    std::string digits = std::to_string(v[k + 1]);
+    const size_t at = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(digits.size()) - 1));
+    // Any other digit, equally likely, never a leading zero: a slip still reads as a number.
+    const int64_t lowest = at == 0 && digits.size() > 1 ? 1 : 0;
+    const int64_t was = digits[at] - '0';
+    int64_t d = rng.uniform(lowest, 8);
+    if (d >= was) ++d;
+    digits[at] = static_cast<char>('0' + d);
+    int64_t value = std::stoll(digits);
+    std::string s;
+    bool ok = true;
+    for (size_t i = 0; i < problem.ops.size() && ok; ++i) {
+      const int64_t a = i <= k ? v[i] : value;
+      const int64_t c = i < k ? v[i + 1] : i == k ? value : apply(problem.ops[i].op, a, problem.ops[i].operand);
+      ok = c >= 0 && c <= 9999;
+      s += std::to_string(a) + " " + static_cast<char>(problem.ops[i].op) + " " + std::to_string(problem.ops[i].operand) +
+           " = " + std::to_string(c) + "\n\n";
+      if (i >= k) value = c;
+    }
+    if (ok) return s + "Answer: \\boxed{" + std::to_string(value) + "}";
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Pairs in which the positive scores higher (ties one half), by Mann-Whitney U: the ranks of the
+// positives among all scores, ties sharing their mean rank.
+double wins(const std::vector<double>& positive, const std::vector<double>& negative) {
+  std::vector<std::pair<double, bool>> all;
+  for (double s : positive) all.emplace_back(s, true);
+  for (double s : negative) all.emplace_back(s, false);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  double rank_sum = 0.0;
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i;
+    while (j < all.size() && all[j].first == all[i].first) ++j;
+    const double mean_rank = 0.5 * static_cast<double>(i + 1 + j);  // ranks i+1..j
+    for (size_t k = i; k < j; ++k) rank_sum += all[k].second ? mean_rank : 0.0;
+    i = j;
+  }
+  const double np = static_cast<double>(positive.size());
+  return rank_sum - np * (np + 1.0) / 2.0;
+}
+
+}  // namespace
+
+double roc_auc(const std::vector<double>& positive, const std::vector<double>& negative) {
+  return roc_auc_within({positive}, {negative});
+}
+
+double roc_auc_within(const std::vector<std::vector<double>>& positive, const std::vector<std::vector<double>>& negative) {
+  if (positive.size() != negative.size()) throw std::invalid_argument("roc_auc_within: as many groups on each side");
+  double won = 0.0, pairs = 0.0;
+  for (size_t g = 0; g < positive.size(); ++g) {
+    won += wins(positive[g], negative[g]);
+    pairs += static_cast<double>(positive[g].size()) * static_cast<double>(negative[g].size());
+  }
+  return pairs > 0.0 ? won / pairs : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace ponder::toy

@@ -4,17 +4,37 @@
 // the assistant answers "+" (on track) or "-".
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tasks/toy/arithmetic.h"
+#include "tasks/toy/train.h"
 
 namespace ponder::toy {
 
-// The conversation for `check`'s steps with its labels, rendered with kToyChatTemplate (ChatML)
-// exactly as the PRM verifier renders a scored conversation, except that each answer is the
-// step's label rather than "+". Empty when the solution has no steps. Throws std::runtime_error
-// when llama.cpp cannot render the template.
-std::string prm_document(const Problem& problem, const SolutionCheck& check);
+// The conversation for `check`'s steps, rendered with kToyChatTemplate (ChatML), as a training
+// document: its text is exactly what the PRM verifier holds when it scores these steps (every
+// answer "+", the verifier's stand-in for the answers it has not read), its targets the same
+// conversation with each answer the step's label. So the PRM learns to judge a step from the
+// steps before it, as it must at test time, not from an earlier "-" it will never be shown.
+// Empty when the solution has no steps. Throws std::runtime_error when llama.cpp cannot render
+// the template.
+Document prm_document(const Problem& problem, const SolutionCheck& check);
+
+// A hard negative for the PRM: the reference solution with a slip of one digit in the result of
+// one step, chosen by `rng`, and the later steps computed right from the wrong value, as the
+// generator's own slips go on. Its labels are check_solution's ("-" from the slip on). Nothing
+// when no slip keeps every value a non-negative number of at most four digits (a few tries).
+std::optional<std::string> slipped_solution(const Problem& problem, Rng& rng);
+
+// The area under the ROC curve: the chance that a random positive scores above a random negative,
+// ties counting one half. NaN when either side is empty.
+double roc_auc(const std::vector<double>& positive, const std::vector<double>& negative);
+
+// The same over pairs of the same group only (e.g. of one level): positives and negatives by group
+// index, the groups' pairs pooled. A score that only tells the groups apart (say, easy levels
+// from hard ones) ranks well across groups and gets no credit here. NaN without any pair.
+double roc_auc_within(const std::vector<std::vector<double>>& positive, const std::vector<std::vector<double>>& negative);
 
 }  // namespace ponder::toy

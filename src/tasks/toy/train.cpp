@@ -335,6 +335,26 @@ std::vector<llama_token> tokenize_doc(const llama_vocab* vocab, const std::strin
   return out;
 }
 
+// A document's tokens, and its targets' when they differ (the target of position i is
+// target[i + 1]).
+struct Tokenized {
+  std::vector<llama_token> input, target;
+  size_t size() const { return input.size(); }
+  llama_token next(size_t i) const { return target.empty() ? input[i + 1] : target[i + 1]; }
+};
+
+Tokenized tokenize(const llama_vocab* vocab, const Document& d) {
+  Tokenized t{tokenize_doc(vocab, d.text), {}};
+  if (!d.targets.empty()) {
+    t.target = tokenize_doc(vocab, d.targets);
+    if (t.target.size() != t.input.size()) {
+      throw std::runtime_error("a training document's targets are " + std::to_string(t.target.size()) +
+                               " tokens and its text " + std::to_string(t.input.size()) + ": they must be as many");
+    }
+  }
+  return t;
+}
+
 // A window of T positions holding whole documents, each from its own position 0 (so it is seen
 // as at inference, from BOS), then padding. A document of L tokens fills L - 1 positions: each
 // token but the last, labelled with the next.
@@ -355,7 +375,7 @@ bool scored_position(const std::vector<llama_token>& doc, size_t i, const std::v
 // Whole documents in `order`, packed into windows: each window takes, among the next kLookahead
 // documents, the longest that still fits, until none does (nearly full windows, in about the
 // given order). Throws when a document does not fit a window at all.
-std::vector<Window> pack(const std::vector<std::vector<llama_token>>& docs, const std::vector<size_t>& order,
+std::vector<Window> pack(const std::vector<Tokenized>& docs, const std::vector<size_t>& order,
                          int64_t T, const std::vector<llama_token>& loss_after) {
   constexpr size_t kLookahead = 64;
   std::vector<Window> out;
@@ -379,11 +399,11 @@ std::vector<Window> pack(const std::vector<std::vector<llama_token>>& docs, cons
       const auto& d = docs[*best];
       for (size_t i = 0; i + 1 < d.size(); ++i, ++w.real) {
         const auto at = static_cast<size_t>(w.real);
-        w.input[at] = d[i];
-        w.label[at] = d[i + 1];
+        w.input[at] = d.input[i];
+        w.label[at] = d.next(i);
         w.pos[at] = static_cast<int32_t>(i);
         w.doc[at] = n_docs;
-        w.scored[at] = scored_position(d, i, loss_after);
+        w.scored[at] = scored_position(d.input, i, loss_after);
       }
       pool.erase(best);
     }
@@ -439,7 +459,7 @@ std::vector<std::string> toy_vocabulary() {
   return v;
 }
 
-TrainResult train_language_model(const std::vector<std::string>& train_docs, const std::vector<std::string>& val_docs,
+TrainResult train_language_model(const std::vector<Document>& train_docs, const std::vector<Document>& val_docs,
                                  const TrainOptions& o, const std::string& out_path,
                                  const std::vector<std::pair<std::string, std::string>>& extra_metadata,
                                  const std::function<void(const CurvePoint&)>& on_point) {
@@ -488,9 +508,9 @@ TrainResult train_language_model(const std::vector<std::string>& train_docs, con
   }
 
   const int64_t T = shape.n_ctx, B = o.batch;
-  std::vector<std::vector<llama_token>> train, val;
-  for (const auto& d : train_docs) train.push_back(tokenize_doc(vocab, d));
-  for (const auto& d : val_docs) val.push_back(tokenize_doc(vocab, d));
+  std::vector<Tokenized> train, val;
+  for (const auto& d : train_docs) train.push_back(tokenize(vocab, d));
+  for (const auto& d : val_docs) val.push_back(tokenize(vocab, d));
   std::vector<llama_token> loss_after;
   if (!o.loss_after.empty()) {
     loss_after = tokenize_doc(vocab, o.loss_after);

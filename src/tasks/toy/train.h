@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ponder::toy {
@@ -60,6 +61,19 @@ struct TrainOptions {
   bool verbose = false;         // pass llama.cpp's log through
 };
 
+// A training document: its text, and the text whose tokens are its targets when they are not the
+// text's own next tokens. The PRM's conversations need that: ponder's verifier shows the PRM every
+// earlier answer as "+", so the PRM trains on that text while its targets are the true labels
+// (trained on its own labels as context, it learned to repeat an earlier "-" instead of reading
+// the steps). `targets` must tokenize to as many tokens as `text`; empty means `text` itself.
+struct Document {
+  std::string text;
+  std::string targets;
+  Document(std::string text_) : text(std::move(text_)) {}  // NOLINT: a plain text is a document
+  Document(const char* text_) : text(text_) {}             // NOLINT
+  Document(std::string text_, std::string targets_) : text(std::move(text_)), targets(std::move(targets_)) {}
+};
+
 struct CurvePoint {
   int32_t epoch = 0;            // from 1
   int64_t step = 0;             // optimizer steps so far
@@ -83,15 +97,16 @@ struct TrainResult {
   double tokens_per_second = 0.0;
 };
 
-// Trains on `train_docs` (each tokenized by llama.cpp as BOS + text + EOS, special tokens parsed;
+// Trains on `train_docs` (each tokenized by llama.cpp as BOS + text + EOS, special tokens parsed,
+// and its targets likewise;
 // whole documents packed into n_ctx windows, each document attending only to itself from position
 // 0 as at inference; reshuffled every epoch; the last partial batch of an epoch dropped) and saves the model to `out_path` (written to a temporary name, then renamed).
 // `val_docs` give the validation loss at each curve point. `extra_metadata` are string keys added
 // to the saved GGUF (e.g. tokenizer.chat_template). on_point sees each curve point as it is made.
 // Deterministic for a seed and thread count. Throws std::runtime_error for bad options, too little
-// training text for one step, a document longer than n_ctx, an init_from that is not a toy model,
-// and files that cannot be written.
-TrainResult train_language_model(const std::vector<std::string>& train_docs, const std::vector<std::string>& val_docs,
+// training text for one step, a document longer than n_ctx, targets of another length than their
+// text, an init_from that is not a toy model, and files that cannot be written.
+TrainResult train_language_model(const std::vector<Document>& train_docs, const std::vector<Document>& val_docs,
                                  const TrainOptions& options, const std::string& out_path,
                                  const std::vector<std::pair<std::string, std::string>>& extra_metadata = {},
                                  const std::function<void(const CurvePoint&)>& on_point = {});

@@ -1,6 +1,8 @@
 #include "tasks/toy/train.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -70,7 +72,7 @@ TEST_F(ToyTrain, LossFallsAndTheModelLearnsItsText) {
   // One document, repeated: the model must learn to continue its problem with its solution.
   const Problem p = one_problem();
   const std::string doc = p.text() + "\n" + p.solution();
-  const std::vector<std::string> docs(150, doc);
+  const std::vector<Document> docs(150, doc);
   TrainOptions o = tiny();
   o.epochs = 4;
   const TrainResult r = train_language_model(docs, {doc}, o, path("m.gguf"));
@@ -129,33 +131,113 @@ TEST_F(ToyTrain, LossFallsAndTheModelLearnsItsText) {
   EXPECT_EQ(prm_engine->tokenize("<|im_start|>", false, true).size(), 1u);
 
   // The PRM's training conversations are exactly what ponder's PRM verifier holds for the same
-  // steps (all answered "+" there).
+  // steps (every answer "+" there), right or wrong, and their targets differ only in the labels.
   ProcessRewardModel prm(*prm_engine, PrmFormat::rlhflow());
-  const SolutionCheck check = check_solution(p, p.solution());
-  const auto scored = prm.extend({{prm.root(p.text()), check.steps, true}});
-  ASSERT_EQ(scored.size(), 1u);
-  EXPECT_EQ(scored[0].step_scores.size(), check.steps.size());
-  EXPECT_EQ(prm.tokens(scored[0].state), prm_engine->tokenize(prm_document(p, check), true, true));
+  for (const std::string& solution : {p.solution(), std::string("7 + 5 = 13\n\nAnswer: \\boxed{13}")}) {
+    const SolutionCheck check = check_solution(p, solution);
+    const auto scored = prm.extend({{prm.root(p.text()), check.steps, true}});
+    ASSERT_EQ(scored.size(), 1u);
+    EXPECT_EQ(scored[0].step_scores.size(), check.steps.size());
+    const Document doc = prm_document(p, check);
+    EXPECT_EQ(prm.tokens(scored[0].state), prm_engine->tokenize(doc.text, true, true)) << solution;
+    EXPECT_EQ(prm_engine->tokenize(doc.targets, true, true).size(), prm.tokens(scored[0].state).size());
+    prm.release(scored[0].state);
+  }
 }
 
 TEST(ToyPrmData, Conversations) {
   const Problem p = one_problem();
-  EXPECT_EQ(prm_document(p, check_solution(p, p.solution())),
+  const Document right = prm_document(p, check_solution(p, p.solution()));
+  EXPECT_EQ(right.text,
             "<|im_start|>user\nStart with 7, add 5. What is the result? 7 + 5 = 12<|im_end|>\n"
             "<|im_start|>assistant\n+<|im_end|>\n<|im_start|>user\nAnswer: \\boxed{12}<|im_end|>\n"
             "<|im_start|>assistant\n+<|im_end|>\n");
-  EXPECT_EQ(prm_document(p, check_solution(p, "7 + 5 = 13\n\nAnswer: \\boxed{13}")),
+  EXPECT_EQ(right.targets, right.text);
+  // A wrong step: the text shows "+" everywhere, as the verifier does; the targets say "-".
+  const Document wrong = prm_document(p, check_solution(p, "7 + 5 = 13\n\nAnswer: \\boxed{13}"));
+  EXPECT_EQ(wrong.text,
+            "<|im_start|>user\nStart with 7, add 5. What is the result? 7 + 5 = 13<|im_end|>\n"
+            "<|im_start|>assistant\n+<|im_end|>\n<|im_start|>user\nAnswer: \\boxed{13}<|im_end|>\n"
+            "<|im_start|>assistant\n+<|im_end|>\n");
+  EXPECT_EQ(wrong.targets,
             "<|im_start|>user\nStart with 7, add 5. What is the result? 7 + 5 = 13<|im_end|>\n"
             "<|im_start|>assistant\n-<|im_end|>\n<|im_start|>user\nAnswer: \\boxed{13}<|im_end|>\n"
             "<|im_start|>assistant\n-<|im_end|>\n");
-  EXPECT_EQ(prm_document(p, check_solution(p, "")), "");
+  EXPECT_EQ(prm_document(p, check_solution(p, "")).text, "");
+}
+
+TEST(ToyPrmData, SlippedSolutions) {
+  Rng rng(7);
+  std::set<std::string> seen;
+  for (int level = 1; level <= kLevels; ++level) {
+    for (int i = 0; i < 40; ++i) {
+      const Problem p = random_problem(level, rng);
+      const auto text = slipped_solution(p, rng);
+      ASSERT_TRUE(text.has_value()) << p.text();
+      seen.insert(*text);
+      const SolutionCheck c = check_solution(p, *text);
+      // As many steps as the reference, on track until one of them.
+      ASSERT_EQ(c.steps.size(), p.ops.size() + 1) << *text;
+      ASSERT_FALSE(c.correct) << *text;
+      const auto first_bad = std::find(c.step_ok.begin(), c.step_ok.end(), false) - c.step_ok.begin();
+      ASSERT_LT(first_bad, static_cast<ptrdiff_t>(p.ops.size())) << *text;
+      EXPECT_EQ(std::count(c.labels.begin(), c.labels.end(), true), first_bad) << *text;
+      // The problem's operations throughout, each step's arithmetic right after the slipped one,
+      // and each step going on from the value before it.
+      long long prev = p.start;
+      for (size_t k = 0; k < p.ops.size(); ++k) {
+        long long a = 0, b = 0, result = 0;
+        char op = 0;
+        ASSERT_EQ(std::sscanf(c.steps[k].c_str(), "%lld %c %lld = %lld", &a, &op, &b, &result), 4) << *text;
+        EXPECT_EQ(a, prev) << *text;
+        EXPECT_EQ(op, static_cast<char>(p.ops[k].op)) << *text;
+        EXPECT_EQ(b, p.ops[k].operand) << *text;
+        if (k != static_cast<size_t>(first_bad)) EXPECT_EQ(result, apply(p.ops[k].op, a, b)) << *text;
+        prev = result;
+      }
+      // The slip is one digit of that step's result.
+      const std::string want = std::to_string(p.values()[static_cast<size_t>(first_bad) + 1]);
+      const std::string got = c.steps[static_cast<size_t>(first_bad)].substr(c.steps[static_cast<size_t>(first_bad)].rfind(' ') + 1);
+      ASSERT_EQ(got.size(), want.size()) << *text;
+      int differ = 0;
+      for (size_t k = 0; k < got.size(); ++k) differ += got[k] != want[k];
+      EXPECT_EQ(differ, 1) << *text;
+      // The answer follows the slipped chain.
+      EXPECT_EQ(c.answer, std::stoll(c.steps[p.ops.size() - 1].substr(c.steps[p.ops.size() - 1].rfind(' ') + 1)));
+    }
+  }
+  EXPECT_GT(seen.size(), 150u);  // different slips, not one
+  // Same seed, same slips.
+  Rng a(3), b(3);
+  const Problem p = random_problem(4, a);
+  (void)random_problem(4, b);
+  EXPECT_EQ(slipped_solution(p, a), slipped_solution(p, b));
+  EXPECT_FALSE(slipped_solution(Problem{}, a).has_value());  // no steps to slip
+}
+
+TEST(ToyPrmData, RocAuc) {
+  EXPECT_DOUBLE_EQ(roc_auc({0.9, 0.8}, {0.1, 0.2, 0.3}), 1.0);
+  EXPECT_DOUBLE_EQ(roc_auc({0.1}, {0.9, 0.8}), 0.0);
+  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5}, {0.5}), 0.5);  // ties count one half
+  // 0.6 beats 0.4 and ties 0.6; 0.2 beats neither: (1 + 0.5 + 0) / 4.
+  EXPECT_DOUBLE_EQ(roc_auc({0.6, 0.2}, {0.4, 0.6}), 0.375);
+  EXPECT_TRUE(std::isnan(roc_auc({}, {0.5})));
+  EXPECT_TRUE(std::isnan(roc_auc({0.5}, {})));
+  // Within groups: group 0's scores are all above group 1's, so across groups the positives win,
+  // but within each group they lose.
+  const std::vector<std::vector<double>> pos = {{0.8}, {0.1, 0.2}}, neg = {{0.9}, {0.3}};
+  EXPECT_DOUBLE_EQ(roc_auc({0.8, 0.1, 0.2}, {0.9, 0.3}), 1.0 / 6.0);
+  EXPECT_DOUBLE_EQ(roc_auc_within(pos, neg), 0.0);
+  EXPECT_DOUBLE_EQ(roc_auc_within({{0.8}, {0.4, 0.2}}, {{0.9}, {0.3}}), 1.0 / 3.0);  // 1 of 3 pairs
+  EXPECT_TRUE(std::isnan(roc_auc_within({{0.5}, {}}, {{}, {0.5}})));  // no pair within a group
+  EXPECT_THROW(roc_auc_within({{0.5}}, {}), std::invalid_argument);
 }
 
 TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
   // PRM conversations: the loss counts only the "+"/"-" after each assistant header, two a
   // document (a window each, batch 1: none dropped).
   const Problem p = one_problem();
-  std::vector<std::string> docs;
+  std::vector<Document> docs;
   for (int i = 0; i < 20; ++i) {
     docs.push_back(prm_document(p, check_solution(p, p.solution())));
     docs.push_back(prm_document(p, check_solution(p, "7 + 5 = 13\n\nAnswer: \\boxed{13}")));
@@ -165,10 +247,25 @@ TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
   o.batch = 1;
   o.epochs = 20;
   o.loss_after = "<|im_start|>assistant\n";
-  const TrainResult r = train_language_model(docs, {}, o, path("prm.gguf"));
+  const TrainResult r =
+      train_language_model(docs, {}, o, path("prm.gguf"), {{"tokenizer.chat_template", kToyChatTemplate}});
   EXPECT_EQ(r.scored_tokens, 2 * 40);
   EXPECT_GT(r.curve.front().train_loss, 2.0);  // near-uniform over the vocabulary at first
   EXPECT_LT(r.curve.back().train_loss, 1.0);   // then about "+" or "-"
+
+  // The PRM learned its targets, not the "+" its text shows: read by the verifier, which shows
+  // it the same text, it says "-" to both steps of the wrong solution and "+" to the right one's.
+  {
+    const auto engine = open(path("prm.gguf"));
+    ProcessRewardModel prm(*engine, PrmFormat::rlhflow());
+    for (const std::string& solution : {p.solution(), std::string("7 + 5 = 13\n\nAnswer: \\boxed{13}")}) {
+      const SolutionCheck check = check_solution(p, solution);
+      const auto scored = prm.extend({{prm.root(p.text()), check.steps, true}});
+      ASSERT_EQ(scored[0].step_scores.size(), 2u);
+      for (double score : scored[0].step_scores) EXPECT_EQ(score > 0.5, check.correct) << solution << ": " << score;
+      prm.release(scored[0].state);
+    }
+  }
 
   o.loss_after.clear();
   const TrainResult all = train_language_model(docs, {}, o, path("lm.gguf"));
@@ -176,7 +273,7 @@ TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
 }
 
 TEST_F(ToyTrain, SameSeedSameModel) {
-  const std::vector<std::string> docs(60, one_problem().text() + "\n" + one_problem().solution());
+  const std::vector<Document> docs(60, one_problem().text() + "\n" + one_problem().solution());
   TrainOptions o = tiny();
   o.log_points = 1;
   const TrainResult a = train_language_model(docs, {}, o, path("a.gguf"));
@@ -188,9 +285,12 @@ TEST_F(ToyTrain, SameSeedSameModel) {
 }
 
 TEST_F(ToyTrain, BadInputIsAnError) {
-  const std::vector<std::string> docs(60, "some text to learn");
+  const std::vector<Document> docs(60, "some text to learn");
   TrainOptions o = tiny();
   EXPECT_THROW(train_language_model({"too short"}, {}, o, path("x.gguf")), std::runtime_error);
+  // Targets must be as many tokens as their text.
+  std::vector<Document> uneven(60, Document("some text to learn", "some text to learn!"));
+  EXPECT_THROW(train_language_model(uneven, {}, o, path("x.gguf")), std::runtime_error);
   o.shape.n_ctx = 0;
   EXPECT_THROW(train_language_model(docs, {}, o, path("x.gguf")), std::runtime_error);
   o = tiny();
