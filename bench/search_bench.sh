@@ -14,8 +14,8 @@
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
 # default "1 2 3"), MODELS (table 2: "stories smol smoldot toy", default "stories smol toy"), STRATEGIES
-# (table 2: "beam" (sampling ahead on idle rows, solve's default), "beam-rbr" (--no-speculate:
-# round by round), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
+# (table 2: "beam" (round by round, solve's default), "beam-ahead" (--speculate: sampling ahead
+# on idle rows), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
 # "auto"; solve's auto is unified; "split" also measures split streams), PONDER_SHARED_DIR
 # (default ../shared), QUIET_WAIT (seconds to wait before each timed run for other heavy
 # processes, e.g. a compiler, to finish; default 600).
@@ -35,7 +35,7 @@ threads=${THREADS:-$(nproc)}
 seeds=${SEEDS:-1 2 3}
 models=${MODELS:-stories smol toy}
 kv_layouts=${KV_LAYOUTS:-auto}
-strategies=${STRATEGIES:-beam beam-rbr dvts}
+strategies=${STRATEGIES:-beam beam-ahead dvts}
 quiet_wait=${QUIET_WAIT:-600}
 shared=${PONDER_SHARED_DIR:-$root/../shared}
 n=16
@@ -82,7 +82,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # process (compiler, test run, another benchmark) is running.
 wait_quiet() {
   local waited=0
-  while pgrep -f 'cc1plus|ponder (solve|generate)|llama-batched-bench|llama-bench|ponder_tests|ctest' >/dev/null; do
+  while pgrep -f 'cc1plus|ponder[^ ]* (solve|generate|eval|train-toy)|llama-batched-bench|llama-bench|ponder_tests|ctest' >/dev/null; do
     if [ "$waited" -ge "$quiet_wait" ]; then
       echo "search_bench: other heavy processes still running after ${quiet_wait}s; measuring anyway" >&2
       return
@@ -99,9 +99,9 @@ wait_quiet() {
 # (n * gen_steps) is how full the batch is on average without sampling ahead
 # (llama-batched-bench runs n sequences of equal length: always full). discarded_tokens: sampled
 # ahead and dropped (not in completion_tokens).
-solve() {  # model strategy seed kv   (strategy: beam, beam-rbr or dvts)
+solve() {  # model strategy seed kv   (strategy: beam, beam-ahead or dvts)
   local model=$1 strategy=$2 seed=$3 kv=$4 flags=()
-  [ "$strategy" = beam-rbr ] && { strategy=beam; flags=(--no-speculate); }
+  [ "$strategy" = beam-ahead ] && { strategy=beam; flags=(--speculate); }
   "$build/ponder" solve -m "$(model_path "$model")" --prm "$(prm_path "$model")" --prm-format rlhflow \
     --strategy "$strategy" "${flags[@]}" --n $n --beam-width $m $(delimiter_flags "$model") \
     --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds --seed "$seed" --threads "$threads" --kv "$kv" \
@@ -211,7 +211,7 @@ name, strategy, kv, layout, rounds, step = sys.argv[1:7]
 ct, steps, tm, vm, gm, pm, sm, um, n, dm = map(float, sys.argv[7:17])
 best = min(sm, um)
 overhead = round(100 * (gm / best - 1))
-label = {"beam": "beam (ahead)", "beam-rbr": "beam (round by round)"}.get(strategy, strategy)
+label = {"beam": "beam (round by round)", "beam-ahead": "beam (--speculate)"}.get(strategy, strategy)
 print(f"| {name} | {label} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {dm:.0f} | {tm:.2f} | "
       f"{vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | {sm:.2f} | {um:.2f} | {overhead:+d}% |")
 EOF

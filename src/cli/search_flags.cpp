@@ -16,9 +16,9 @@ void add_search_flags(CLI::App* cmd, SearchFlags& f) {
                   "this many steps on")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  cmd->add_flag("!--no-speculate", f.search.speculate,
-               "beam search: let idle batch rows wait for the round to end instead of sampling the next "
-               "steps of candidates that are done (same result; speculation needs twice the branches)");
+  cmd->add_flag("--speculate", f.search.speculate,
+               "beam search: idle batch rows sample the next steps of candidates that are done while the "
+               "round waits for its slowest (same result; twice the branches; slower on the CPUs measured)");
   cmd->add_option("--max-rounds", f.search.max_rounds, "step rounds of beam search and DVTS")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();

@@ -52,8 +52,10 @@ struct SearchOptions {
   // batch that would idle sample the children of candidates that are done (as many as a kept
   // beam would get, with the seeds they would get). Children of beams the round keeps are its
   // next steps already under way; the rest are discarded. The result is the same either way;
-  // the cost is twice the live branches (engine memory) and the discarded tokens.
-  bool speculate = true;
+  // the cost is twice the live branches (engine memory) and the discarded tokens. Off by
+  // default: it pays only where a decode step costs about the same however many rows it has,
+  // which is not so on the CPUs measured (BENCHMARKS.md, "Search").
+  bool speculate = false;
   int32_t max_rounds = 40;    // step rounds; the last one generates to the end
   Aggregation aggregation = Aggregation::kLast;
   std::string step_delimiter = "\n\n";

@@ -172,9 +172,11 @@ TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
   CheckerStepVerifier checker([](const std::string&, const std::vector<std::string>& steps) {
     return static_cast<double>(steps.back().size() % 5) / 5.0;
   });
-  for (Strategy strategy : {Strategy::kBeam, Strategy::kDvts, Strategy::kBestOfN}) {
-    SCOPED_TRACE(to_string(strategy));
+  for (const auto& [strategy, speculate] : std::vector<std::pair<Strategy, bool>>{
+           {Strategy::kBeam, false}, {Strategy::kBeam, true}, {Strategy::kDvts, false}, {Strategy::kBestOfN, false}}) {
+    SCOPED_TRACE(std::string(to_string(strategy)) + (speculate ? " sampling ahead" : ""));
     SearchOptions o = options(strategy, 8, 4, 200);
+    o.speculate = speculate;
     std::vector<SearchProgress> seen;
     o.on_progress = [&](const SearchProgress& p) { seen.push_back(p); };
     const SearchResult full = run_search(*engine, {&checker, nullptr}, story_problem(*engine), o, nullptr);
