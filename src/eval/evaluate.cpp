@@ -116,6 +116,15 @@ ResultRecord result_from(const SearchRecord& s, Strategy strategy, int64_t budge
   return r;
 }
 
+// The search's seed: the eval's seed mixed with the problem's id (FNV-1a), so that problems
+// sample independently. With the seed alone, every problem's k-th sample would draw the same
+// random numbers, and a draw that misleads one problem would tend to mislead them all.
+uint64_t search_seed(int64_t seed, const std::string& problem_id) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : problem_id) h = (h ^ c) * 0x100000001b3ULL;
+  return h ^ static_cast<uint64_t>(seed);
+}
+
 // One unit of work for a problem and seed: the sample search with the results it feeds, or one
 // beam/DVTS search at one budget.
 struct Unit {
@@ -252,7 +261,7 @@ EvalSummary run_eval(const std::vector<EvalWorker>& workers, Store& store, int64
           o.strategy = is_sampled(u.strategy) ? Strategy::kMajority : u.strategy;
           if (!is_step_wise(o.strategy)) o.lookahead = 0;
           o.n = u.budget;
-          o.seed = static_cast<uint64_t>(job.seed);
+          o.seed = search_seed(job.seed, p.id);
           const SearchResult r = run_search(*worker.generator, worker.verifiers, *prompts[job.problem], o,
                                             [&](const std::string& text) {
                                               return voting_answer(text, options.extract);

@@ -156,20 +156,38 @@ TEST(Eval, SampledStrategiesShareOneSearchPerProblemAndSubsampleItsFirstSamples)
   }
 }
 
+// Problems sample independently: their searches' seeds differ (a shared seed would make every
+// problem's k-th sample draw the same random numbers), and the same eval gives the same seeds.
+TEST(Eval, ProblemsSampleWithSeedsOfTheirOwn) {
+  auto first_seeds = [] {
+    TempDb db;
+    Store store(db.path());
+    FakeEngine engine(two_step_model());
+    run_eval(engine, {}, store, store.run_id("{}"), problems(20), prompt_for(engine), options({Strategy::kMajority}, {1}));
+    std::vector<uint64_t> seeds;
+    for (const FakeRequestInfo& r : engine.requests_seen) seeds.push_back(r.seed);
+    return seeds;
+  };
+  const std::vector<uint64_t> seeds = first_seeds();
+  ASSERT_EQ(seeds.size(), 20u);
+  EXPECT_EQ(std::set<uint64_t>(seeds.begin(), seeds.end()).size(), 20u);
+  EXPECT_EQ(first_seeds(), seeds);
+}
+
 TEST(Eval, BeamSearchAndDvtsRunPerBudgetAndDvtsSkipsBudgetsBelowTheBeamWidth) {
   TempDb db;
   Store store(db.path());
   const int64_t run = store.run_id("{}");
   FakeEngine engine(two_step_model());
   CheckerStepVerifier prm = checker_prm();
-  const EvalOptions o = options({Strategy::kBeam, Strategy::kDvts}, {1, 2, 4});
+  const EvalOptions o = options({Strategy::kBeam, Strategy::kDvts}, {1, 2, 16});
   const EvalSummary s = run_eval(engine, {&prm, nullptr}, store, run, problems(2), prompt_for(engine), o);
   EXPECT_EQ(s.searches_run, 2 * (3 + 2));
   EXPECT_EQ(rows(db.path(), "SELECT search, budget FROM searches WHERE problem_id = 'p0' ORDER BY search, budget"),
-            (std::vector<std::string>{"beam|1", "beam|2", "beam|4", "dvts|2", "dvts|4"}));
-  // Beam search keeps the checker's favourite: with 4 samples per round some say 2.
+            (std::vector<std::string>{"beam|1", "beam|2", "beam|16", "dvts|2", "dvts|16"}));
+  // Beam search keeps the checker's favourite: of 16 samples a round, some say 2 (a third do).
   EXPECT_EQ(rows(db.path(), "SELECT weighted_answer, weighted_correct, chosen FROM results WHERE strategy = 'beam' "
-                            "AND budget = 4 ORDER BY problem_id"),
+                            "AND budget = 16 ORDER BY problem_id"),
             (std::vector<std::string>{"2|1|weighted", "2|1|weighted"}));
   EXPECT_EQ(prm.live_states(), 0u);
   EXPECT_EQ(engine.live_branches(), 0);
