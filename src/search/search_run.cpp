@@ -62,12 +62,8 @@ std::vector<Slot> SearchRun::spread(const std::vector<Slot>& parents, const std:
       prune(parents[i]);
       continue;
     }
-    unsampled_[parents[i].node] += counts[i];
-    for (int32_t c = 0; c + 1 < counts[i]; ++c) {
-      const BranchId b = gen_.fork(parents[i].branch);
-      branches_.push_back(b);
-      out.push_back({parents[i].node, b, parents[i].subtree});
-    }
+    for (int32_t c = 0; c + 1 < counts[i]; ++c) out.push_back(fork_child(parents[i]));
+    ++unsampled_[parents[i].node];  // the last child grows on the parent's own branch
     out.push_back(parents[i]);
   }
   return out;
