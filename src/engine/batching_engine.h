@@ -38,7 +38,8 @@
 //    generation at the first step after it returns. Returns when all of this call's requests
 //    (those added by on_finish included) are done; completions by index, and as Engine::generate
 //    promises. With LlamaEngineOptions::reproducible, each request gives the tokens it would give
-//    on a LlamaEngine of its own: merging changes only which rows share a decode step. What can
+//    on a LlamaEngine of its own (up to that mode's rare draw at a token boundary): merging
+//    changes only which rows share a decode step. What can
 //    differ is timing: a request added by on_finish starts some steps later than on a plain
 //    engine (there: at the very next step), so requests of one call may finish in another order.
 //    A caller whose next requests depend on that order (DVTS numbers its sample seeds in the

@@ -37,9 +37,11 @@ struct LlamaEngineOptions {
   // Off (the default, as in llama.cpp and vLLM): flash attention and an F16 KV cache. Then a
   // branch's log-probabilities depend on what else shares its batch at the level of float
   // rounding (~1e-4), so a sampled token can differ, rarely, from a run of that branch alone.
-  // On: the plain attention path and an F32 KV cache, with which N forked branches give the
-  // tokens of N separate runs with the same seeds. Slower with many branches in a unified
-  // cache (see BENCHMARKS.md), twice the KV memory.
+  // On: the plain attention path and an F32 KV cache: batching then moves log-probabilities only
+  // in their last bits (~1e-6), and N forked branches give the tokens of N separate runs with the
+  // same seeds unless a draw lands that close to a boundary between two tokens (rare, not
+  // never). Slower with many branches in a unified cache (see BENCHMARKS.md), twice the KV
+  // memory.
   bool reproducible = false;
   bool verbose = false;     // pass llama.cpp's own log through to stderr
   // Load only the vocabulary and chat template (fast, no weights, no context): for tokenizing

@@ -76,7 +76,8 @@ struct EvalWorker {
 // The same with a search running on each worker at once (on threads; the first worker on the
 // calling thread). Searches are taken in dataset order and each is stored as it finishes;
 // `prompt_of` runs on the calling thread, the hooks under a lock. With the engine in
-// reproducible mode the results equal those of one worker.
+// reproducible mode the results equal those of one worker (up to that mode's rare draw at a
+// token boundary, see LlamaEngineOptions::reproducible).
 EvalSummary run_eval(const std::vector<EvalWorker>& workers, Store& store, int64_t run,
                      const std::vector<DatasetProblem>& problems, const PromptFn& prompt_of,
                      const EvalOptions& options, const EvalHooks& hooks = {});

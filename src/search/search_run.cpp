@@ -234,7 +234,10 @@ void SearchRun::score(const std::vector<Slot>& slots) {
     if (extensions[i].consume_parent) states_.erase(parents[i]);
   }
   for (size_t i = 0; i < slots.size(); ++i) {
-    for (size_t j = 0; j < scored[i].size(); ++j) tree_.node(scored[i][j]).score = results[i].step_scores.at(j);
+    for (size_t j = 0; j < scored[i].size(); ++j) {
+      const NodeId first = first_with_text(scored[i][j]);
+      tree_.node(scored[i][j]).score = first == scored[i][j] ? results[i].step_scores.at(j) : tree_.node(first).score;
+    }
     states_[slots[i].node] = results[i].state;
     tree_.node(slots[i].node).selection_score = aggregate(tree_.scores(slots[i].node), options_.aggregation);
   }
@@ -289,11 +292,34 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     verifiers_.step->release(results[i].state);
     free_branch(rollouts[i].branch);
     SearchNode& n = tree_.node(rollouts[i].slot.node);
+    const SearchNode& first = tree_.node(first_with_text(n.id));
+    if (first.id != n.id && !first.lookahead.empty()) {
+      n.lookahead = first.lookahead;
+      n.selection_score = first.selection_score;
+      continue;
+    }
     n.lookahead = rollouts[i].steps;
     std::vector<double> all = tree_.scores(n.id);
     all.insert(all.end(), results[i].step_scores.begin(), results[i].step_scores.end());
     n.selection_score = aggregate(all, options_.aggregation);
   }
+}
+
+uint64_t SearchRun::path_key(NodeId node) {
+  if (node < 0) return 14695981039346656037ull;  // FNV-1a's offset basis
+  if (auto it = path_keys_.find(node); it != path_keys_.end()) return it->second;
+  // FNV-1a over the parent's key and this step's bytes, with the step's length as separator.
+  uint64_t h = path_key(tree_.node(node).parent);
+  const std::string& step = tree_.node(node).step;
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+  for (char c : step) mix(static_cast<unsigned char>(c));
+  for (int shift = 0; shift < 64; shift += 8) mix(static_cast<unsigned char>(step.size() >> shift));
+  path_keys_[node] = h;
+  return h;
+}
+
+NodeId SearchRun::first_with_text(NodeId node) {
+  return first_with_key_.try_emplace(path_key(node), node).first->second;
 }
 
 double SearchRun::selection_score(const Slot& slot) const {

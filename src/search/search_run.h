@@ -99,6 +99,13 @@ class SearchRun {
   // Splits a completion into steps: a chain of nodes under `parent`; returns the last (open).
   NodeId add_steps(NodeId parent, const Completion& completion, int32_t round, int32_t subtree);
   void release_state(NodeId node);
+  // A key of a node's whole text (its path's steps), equal for equal texts.
+  uint64_t path_key(NodeId node);
+  // The first node scored with the same text as `node` (`node` itself when there is none yet).
+  // A verifier's scores for equal texts may differ in the last digits (what else shared its
+  // batch), which would break ties between duplicate samples by noise; a duplicate takes the
+  // first one's scores instead, and a tie goes to the earlier candidate.
+  NodeId first_with_text(NodeId node);
 
   Engine& gen_;
   Verifiers verifiers_;
@@ -112,6 +119,8 @@ class SearchRun {
   uint64_t samples_ = 0;  // steps requested so far (numbers their seeds)
   int64_t discarded_tokens_ = 0;
   std::map<NodeId, int32_t> unsampled_;  // per node: children spread but not yet sampled
+  std::map<NodeId, uint64_t> path_keys_;
+  std::map<uint64_t, NodeId> first_with_key_;
   EngineStats gen_start_;
   VerifierStats step_start_, outcome_start_;
   std::chrono::steady_clock::time_point t0_;
