@@ -36,7 +36,7 @@ class TrainToyCli : public ::testing::Test {
   std::string train(const fs::path& out, const std::string& extra = "") const {
     return shell_quote(build_file("ponder")) + " train-toy --out-dir " + shell_quote(out.string()) +
            " --train-per-level 40 --validation-per-level 4 --test-per-level 2 --prm-problems-per-level 3"
-           " --prm-samples 2 --n-embd 16 --n-layer 1 --n-head 2 --n-ff 32 --log-points 2 --threads 2" + extra;
+           " --prm-samples 2 --n-embd 16 --n-layer 1 --n-head 2 --n-ff 32 --log-points 2 --threads 1" + extra;
   }
 
   fs::path dir_;
