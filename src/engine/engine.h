@@ -136,6 +136,9 @@ struct EngineStats {
   int64_t decode_calls = 0;
   double decode_seconds = 0.0;
   double sample_seconds = 0.0;
+  // Branches moved to another KV stream so that a decode step's rows are consecutive (llama.cpp
+  // engine with split streams).
+  int64_t stream_moves = 0;
 };
 
 class Engine {

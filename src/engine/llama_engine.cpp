@@ -106,8 +106,9 @@ void check_model_file(const std::string& path) {
 
 struct BranchState {
   bool live = false;
+  llama_seq_id seq = -1;  // llama.cpp's sequence (with split streams: its stream) holding its cells
   std::vector<Token> tokens;
-  size_t n_decoded = 0;  // tokens[0..n_decoded) are in the KV cache of this branch's sequence
+  size_t n_decoded = 0;  // tokens[0..n_decoded) are in the KV cache of the branch's sequence
   // Next-token logits after the last token, valid when n_decoded == tokens.size(). Shared
   // between a parent and its forks, which start from the same place.
   std::shared_ptr<const std::vector<float>> logits;
@@ -151,14 +152,17 @@ class LlamaCppEngine final : public LlamaEngine {
     // cells per stream, and split streams divide n_ctx evenly.
     constexpr uint32_t kMinCells = 256;
     uint32_t n_ctx = std::max<uint32_t>(options.n_ctx, kMinCells);
+    // Split streams get one stream more than max_branches (where llama.cpp allows), so that
+    // pack_rows() always has a free one to move branches through.
+    const int32_t n_seq = split ? std::min(options.max_branches + 1, kMaxBranches) : options.max_branches;
     if (split) {
       const uint32_t per_stream = std::max<uint32_t>((n_ctx + options.max_branches - 1) / options.max_branches, kMinCells);
-      n_ctx = per_stream * options.max_branches;
+      n_ctx = per_stream * n_seq;
     }
     cparams.n_ctx = n_ctx;
     cparams.n_batch = options.n_batch;
     cparams.n_ubatch = std::min(options.n_ubatch, options.n_batch);
-    cparams.n_seq_max = options.max_branches;
+    cparams.n_seq_max = n_seq;
     cparams.kv_unified = !split;
     const int threads = options.n_threads > 0 ? options.n_threads
                                               : std::max(1u, std::thread::hardware_concurrency());
@@ -184,6 +188,8 @@ class LlamaCppEngine final : public LlamaEngine {
     n_batch_ = static_cast<int32_t>(llama_n_batch(ctx_));
     batch_ = llama_batch_init(n_batch_, 0, 1);
     branches_.resize(options.max_branches);
+    branch_of_seq_.assign(n_seq, -1);
+    split_ = split;
   }
 
   ~LlamaCppEngine() override {
@@ -279,7 +285,7 @@ class LlamaCppEngine final : public LlamaEngine {
     const BranchId child = take_slot();
     BranchState& c = branches_[child];
     const BranchState& src = branches_[parent];
-    if (src.n_decoded > 0) llama_memory_seq_cp(mem_, parent, child, -1, -1);
+    if (src.n_decoded > 0) llama_memory_seq_cp(mem_, src.seq, c.seq, -1, -1);
     c.tokens = src.tokens;
     c.n_decoded = src.n_decoded;
     c.logits = src.logits;
@@ -295,7 +301,8 @@ class LlamaCppEngine final : public LlamaEngine {
 
   void free_branch(BranchId branch) override {
     BranchState& b = get(branch);
-    llama_memory_seq_rm(mem_, branch, -1, -1);
+    llama_memory_seq_rm(mem_, b.seq, -1, -1);
+    branch_of_seq_[b.seq] = -1;
     b = BranchState{};
     free_slots_.push_back(branch);
   }
@@ -361,16 +368,16 @@ class LlamaCppEngine final : public LlamaEngine {
         finished.push_back(i);
       }
     };
-    // Batch rows go in increasing branch (sequence) id: with split streams llama.cpp can put
-    // only consecutive sequence ids into one compute step (split_equal, sequential), so any
-    // other order splits a decode call into several.
-    auto by_branch = [&] {
+    // Batch rows go in increasing sequence id: with split streams llama.cpp can put only
+    // consecutive sequence ids into one compute step (split_equal, sequential), so any other
+    // order splits a decode call into several (pack_rows() closes the gaps).
+    auto seq_of = [&](const Active& a) { return branches_[requests[a.request].branch].seq; };
+    auto by_seq = [&] {
       std::erase_if(active, [](const Active& a) { return a.done; });
-      std::sort(active.begin(), active.end(),
-                [&](const Active& x, const Active& y) { return requests[x.request].branch < requests[y.request].branch; });
+      std::sort(active.begin(), active.end(), [&](const Active& x, const Active& y) { return seq_of(x) < seq_of(y); });
     };
     for (size_t i = 0; i < requests.size(); ++i) start(i);
-    by_branch();
+    by_seq();
 
     while (true) {
       const auto t_sample = Clock::now();
@@ -437,12 +444,22 @@ class LlamaCppEngine final : public LlamaEngine {
           finished.push_back(a.request);
           continue;
         }
-        // At most max_branches <= n_batch_ rows (checked when opening): one decode call a step.
-        add_to_batch(tok, static_cast<llama_pos>(b.tokens.size() - 1), req.branch, true);
-        a.batch_index = batch_.n_tokens - 1;
         in_batch.push_back(&a - active.data());
       }
       stats_.sample_seconds += seconds_since(t_sample);
+      if (split_) {
+        std::vector<BranchId> rows;
+        for (size_t i : in_batch) rows.push_back(requests[active[i].request].branch);
+        pack_rows(rows);
+        std::sort(in_batch.begin(), in_batch.end(),
+                  [&](size_t x, size_t y) { return seq_of(active[x]) < seq_of(active[y]); });
+      }
+      // At most max_branches <= n_batch_ rows (checked when opening): one decode call a step.
+      for (size_t i : in_batch) {
+        const BranchState& b = branches_[requests[active[i].request].branch];
+        add_to_batch(b.tokens.back(), static_cast<llama_pos>(b.tokens.size() - 1), b.seq, true);
+        active[i].batch_index = batch_.n_tokens - 1;
+      }
 
       if (!in_batch.empty()) {
         if (decode() == 1) {
@@ -498,7 +515,7 @@ class LlamaCppEngine final : public LlamaEngine {
           flush({});
           for (size_t i = first_new; i < requests.size(); ++i) start(i);
         }
-        by_branch();
+        by_seq();
       } else if (!finished.empty()) {
         finished.clear();
       }
@@ -596,7 +613,74 @@ class LlamaCppEngine final : public LlamaEngine {
     }
     branches_[id] = BranchState{};
     branches_[id].live = true;
+    // The lowest free sequence: live branches stay packed at the low ids (see flush()).
+    const auto seq = std::find(branch_of_seq_.begin(), branch_of_seq_.end(), -1);
+    branches_[id].seq = static_cast<llama_seq_id>(seq - branch_of_seq_.begin());
+    *seq = id;
     return id;
+  }
+
+  // With split streams, gathers the rows of a decode step (branches each decoding a token) into
+  // consecutive sequence ids: llama.cpp computes each run of consecutive ids as a step of its
+  // own, which reads all the weights again, while moving a branch to another stream costs a
+  // copy of the stream. A search's branches end their steps at different times, and those that
+  // wait sit among the rows. The rows go to the window of ids that needs the fewest moves: the
+  // waiting branches in it move out to free ids, the rows outside move in. There is always a
+  // free id (the split layout has a stream more than max_branches) to move through.
+  void pack_rows(const std::vector<BranchId>& rows) {
+    const auto n = static_cast<int32_t>(branch_of_seq_.size());
+    const auto k = static_cast<int32_t>(rows.size());
+    if (k < 2) return;
+    std::vector<bool> is_row(n, false);
+    for (BranchId id : rows) is_row[branches_[id].seq] = true;
+    int32_t runs = 0;
+    for (int32_t s = 0; s < n; ++s) runs += is_row[s] && (s == 0 || !is_row[s - 1]);
+    if (runs < 2 || std::find(branch_of_seq_.begin(), branch_of_seq_.end(), -1) == branch_of_seq_.end()) return;
+    // Moves for window [w, w + k): the rows outside it plus the waiting branches inside it.
+    int32_t best = -1, best_moves = INT32_MAX, moves = 0;
+    auto cost = [&](int32_t s) { return (is_row[s] ? -1 : 0) + (!is_row[s] && branch_of_seq_[s] >= 0 ? 1 : 0); };
+    moves = k;
+    for (int32_t s = 0; s < k; ++s) moves += cost(s);
+    for (int32_t w = 0;; ++w) {
+      if (moves < best_moves) best_moves = moves, best = w;
+      if (w + k >= n) break;
+      moves += cost(w + k) - cost(w);
+    }
+    const auto inside = [&](int32_t s) { return s >= best && s < best + k; };
+    auto free_seq = [&](bool in_window) {
+      for (int32_t s = 0; s < n; ++s) {
+        if (branch_of_seq_[s] < 0 && inside(s) == in_window) return s;
+      }
+      return -1;
+    };
+    for (int32_t s = best; s < best + k; ++s) {
+      if (is_row[s] || branch_of_seq_[s] < 0) continue;
+      int32_t out = free_seq(false);
+      if (out < 0) {
+        // Every free id is in the window: bring a row in first, which frees its id outside.
+        const BranchId row = *std::find_if(rows.begin(), rows.end(), [&](BranchId id) { return !inside(branches_[id].seq); });
+        out = branches_[row].seq;
+        const int32_t in = free_seq(true);
+        move_branch(row, in);
+        is_row[in] = true;
+        is_row[out] = false;
+      }
+      move_branch(branch_of_seq_[s], out);
+    }
+    for (BranchId id : rows) {
+      if (!inside(branches_[id].seq)) move_branch(id, free_seq(true));
+    }
+  }
+
+  // Moves a branch's cells to the free sequence `to` (a copy of its stream with split streams).
+  void move_branch(BranchId id, llama_seq_id to) {
+    BranchState& b = branches_[id];
+    if (b.n_decoded > 0) llama_memory_seq_cp(mem_, b.seq, to, -1, -1);
+    llama_memory_seq_rm(mem_, b.seq, -1, -1);
+    branch_of_seq_[b.seq] = -1;
+    branch_of_seq_[to] = id;
+    b.seq = to;
+    ++stats_.stream_moves;
   }
 
   void require_context() const {
@@ -637,7 +721,7 @@ class LlamaCppEngine final : public LlamaEngine {
       }
       stats_.prompt_tokens += batch_.n_tokens;
       for (int32_t i = 0, out_i = 0; i < batch_.n_tokens; ++i) {
-        BranchState& b = branches_[batch_.seq_id[i][0]];
+        BranchState& b = branches_[branch_of_seq_[batch_.seq_id[i][0]]];
         b.n_decoded++;
         if (!batch_.logits[i]) continue;
         const float* logits = llama_get_logits_ith(ctx_, i);
@@ -654,12 +738,14 @@ class LlamaCppEngine final : public LlamaEngine {
     };
 
     batch_.n_tokens = 0;
-    for (BranchId id = 0; id < static_cast<BranchId>(branches_.size()); ++id) {
+    for (llama_seq_id seq = 0; seq < static_cast<llama_seq_id>(branch_of_seq_.size()); ++seq) {
+      const BranchId id = branch_of_seq_[seq];
+      if (id < 0) continue;
       BranchState& b = branches_[id];
-      if (!b.live || b.tokens.empty()) continue;
+      if (b.tokens.empty()) continue;
       if (b.n_decoded == b.tokens.size() && !b.logits) {
         // Logits were not kept (e.g. the last decode failed): compute the last token again.
-        llama_memory_seq_rm(mem_, id, static_cast<llama_pos>(b.n_decoded - 1), -1);
+        llama_memory_seq_rm(mem_, seq, static_cast<llama_pos>(b.n_decoded - 1), -1);
         b.n_decoded--;
       }
       auto& wanted = probes_at[id];
@@ -673,7 +759,7 @@ class LlamaCppEngine final : public LlamaEngine {
         }
         const bool output = pos + 1 == b.tokens.size() || !here.empty();
         if (batch_.n_tokens == n_batch_) run();
-        add_to_batch(b.tokens[pos], static_cast<llama_pos>(pos), id, output);
+        add_to_batch(b.tokens[pos], static_cast<llama_pos>(pos), seq, output);
         if (output) row_probes.push_back(std::move(here));
       }
     }
@@ -689,7 +775,9 @@ class LlamaCppEngine final : public LlamaEngine {
   llama_batch batch_{};
   int32_t n_vocab_ = 0;
   int32_t n_batch_ = 0;  // tokens per llama_decode call, as llama.cpp allows
-  std::vector<BranchState> branches_;  // indexed by BranchId, which is also the llama seq id
+  std::vector<BranchState> branches_;       // indexed by BranchId
+  std::vector<BranchId> branch_of_seq_;     // by llama seq id: the branch there, or -1
+  bool split_ = false;                      // KvLayout::kSplit: a stream per sequence
   std::vector<BranchId> free_slots_;
   int32_t next_slot_ = 0;
   EngineStats stats_;

@@ -78,6 +78,40 @@ void check_fork_matches_separate_runs(KvLayout layout) {
 TEST(LlamaEngine, ForkedBranchesMatchSeparateRunsUnified) { check_fork_matches_separate_runs(KvLayout::kUnified); }
 TEST(LlamaEngine, ForkedBranchesMatchSeparateRunsSplit) { check_fork_matches_separate_runs(KvLayout::kSplit); }
 
+// Split streams: branches whose requests end early stay live among those still decoding. The
+// engine moves branches between streams so that each step's rows are consecutive (llama.cpp
+// computes each run of consecutive streams as a step of its own), and every branch still gives
+// the tokens of a run of its own, and continues from where it was afterwards.
+TEST(LlamaEngine, SplitStreamsPackTheRowsOfAStepAndKeepEveryBranch) {
+  PONDER_REQUIRE_FILE(stories_model());
+  const int n = 8;
+  auto engine = open(stories_model(), n, 4096, KvLayout::kSplit);
+  const auto prompt = prompt_of(*engine);
+  const BranchId root = engine->new_branch(prompt);
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < n; ++i) reqs.push_back(request(i == 0 ? root : engine->fork(root), 200 + i, i % 2 ? 40 : 3));
+  const auto together = engine->generate(reqs);
+  EXPECT_GT(engine->stats().stream_moves, 0);
+  // Each branch goes on from where it stood: 10 more tokens after its first completion.
+  std::vector<GenerateRequest> more;
+  for (int i = 0; i < n; ++i) more.push_back(request(reqs[i].branch, 300 + i, 10));
+  const auto after = engine->generate(more);
+
+  auto single = open(stories_model(), 1, 512, KvLayout::kSplit);
+  for (int i = 0; i < n; ++i) {
+    const BranchId b = single->new_branch(prompt);
+    const auto alone = single->generate({request(b, 200 + i, i % 2 ? 40 : 3)});
+    const auto alone_after = single->generate({request(b, 300 + i, 10)});
+    EXPECT_EQ(together[i].tokens, alone[0].tokens) << "branch " << i;
+    EXPECT_EQ(after[i].tokens, alone_after[0].tokens) << "branch " << i;
+    std::vector<Token> whole = prompt;
+    whole.insert(whole.end(), alone[0].tokens.begin(), alone[0].tokens.end());
+    whole.insert(whole.end(), alone_after[0].tokens.begin(), alone_after[0].tokens.end());
+    EXPECT_EQ(engine->branch_tokens(reqs[i].branch), whole) << "branch " << i;
+    single->free_branch(b);
+  }
+}
+
 // Without reproducible mode (flash attention, F16 cache) batching changes log-probabilities
 // only at the level of rounding: greedy tokens agree and log-probs stay close.
 TEST(LlamaEngine, DefaultModeAgreesWithSeparateRunsUpToRounding) {
