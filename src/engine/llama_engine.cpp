@@ -602,7 +602,6 @@ class LlamaCppEngine final : public LlamaEngine {
     require_context();
     BranchId id;
     if (!free_slots_.empty()) {
-      // The lowest free id: live branches stay packed at the low ids (see flush()).
       const auto lowest = std::min_element(free_slots_.begin(), free_slots_.end());
       id = *lowest;
       free_slots_.erase(lowest);
@@ -613,7 +612,7 @@ class LlamaCppEngine final : public LlamaEngine {
     }
     branches_[id] = BranchState{};
     branches_[id].live = true;
-    // The lowest free sequence: live branches stay packed at the low ids (see flush()).
+    // The lowest free sequence: live branches stay packed at the low ids (see pack_rows()).
     const auto seq = std::find(branch_of_seq_.begin(), branch_of_seq_.end(), -1);
     branches_[id].seq = static_cast<llama_seq_id>(seq - branch_of_seq_.begin());
     *seq = id;

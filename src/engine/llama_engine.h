@@ -15,8 +15,10 @@ enum class KvLayout {
   // One cache for all branches: a fork shares its parent's cells without copying (cheapest in
   // memory and prefill), but each branch's attention spans the cells of every branch.
   kUnified,
-  // One stream per branch, n_ctx / max_branches cells each: a fork copies the parent's stream,
-  // attention spans only the branch's own cells (faster when branches are long).
+  // One stream per branch, n_ctx / max_branches cells each (and one spare stream): a fork
+  // copies the parent's stream, attention spans only the branch's own cells (faster when
+  // branches are long). A decode step's rows are kept in consecutive streams by moving
+  // branches (EngineStats::stream_moves): llama.cpp computes each run separately.
   kSplit,
 };
 const char* to_string(KvLayout layout);
