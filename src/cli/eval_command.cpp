@@ -21,6 +21,7 @@
 #include "eval/dataset.h"
 #include "eval/evaluate.h"
 #include "eval/store.h"
+#include "util/fnv1a.h"
 
 namespace ponder::cli {
 namespace {
@@ -79,13 +80,13 @@ constexpr std::uintmax_t kFingerprintBytes = 1 << 20;
 std::string file_fingerprint(const std::string& path, std::uintmax_t size) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw EngineError("cannot read " + path);
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = kFnv1aBasis;
   std::vector<char> buf;
   auto hash = [&](std::uintmax_t from, std::uintmax_t count) {
     buf.resize(static_cast<size_t>(count));
     in.seekg(static_cast<std::streamoff>(from));
     if (!in.read(buf.data(), static_cast<std::streamsize>(count))) throw EngineError("cannot read " + path);
-    for (char c : buf) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    h = fnv1a(std::string_view(buf.data(), buf.size()), h);
   };
   if (size <= 2 * kFingerprintBytes) {
     hash(0, size);

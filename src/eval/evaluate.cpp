@@ -10,6 +10,7 @@
 
 #include "tasks/math/answer.h"
 #include "tasks/math/grade.h"
+#include "util/fnv1a.h"
 
 namespace ponder {
 namespace {
@@ -120,9 +121,7 @@ ResultRecord result_from(const SearchRecord& s, Strategy strategy, int64_t budge
 // sample independently. With the seed alone, every problem's k-th sample would draw the same
 // random numbers, and a draw that misleads one problem would tend to mislead them all.
 uint64_t search_seed(int64_t seed, const std::string& problem_id) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : problem_id) h = (h ^ c) * 0x100000001b3ULL;
-  return h ^ static_cast<uint64_t>(seed);
+  return fnv1a(problem_id) ^ static_cast<uint64_t>(seed);
 }
 
 // One unit of work for a problem and seed: the sample search with the results it feeds, or one

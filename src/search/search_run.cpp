@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/stop.h"
+#include "util/fnv1a.h"
 
 namespace ponder::detail {
 
@@ -306,14 +307,13 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
 }
 
 uint64_t SearchRun::path_key(NodeId node) {
-  if (node < 0) return 14695981039346656037ull;  // FNV-1a's offset basis
+  if (node < 0) return kFnv1aBasis;
   if (auto it = path_keys_.find(node); it != path_keys_.end()) return it->second;
-  // FNV-1a over the parent's key and this step's bytes, with the step's length as separator.
-  uint64_t h = path_key(tree_.node(node).parent);
+  // The parent's key continued with this step's bytes, then its length as a separator.
   const std::string& step = tree_.node(node).step;
-  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
-  for (char c : step) mix(static_cast<unsigned char>(c));
-  for (int shift = 0; shift < 64; shift += 8) mix(static_cast<unsigned char>(step.size() >> shift));
+  char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(step.size() >> (8 * i));
+  const uint64_t h = fnv1a(std::string_view(length, 8), fnv1a(step, path_key(tree_.node(node).parent)));
   path_keys_[node] = h;
   return h;
 }

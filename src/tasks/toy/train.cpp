@@ -19,6 +19,7 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "llama.h"
+#include "util/fnv1a.h"
 #include "util/normal_stream.h"
 
 namespace ponder::toy {
@@ -212,12 +213,6 @@ Weights make_weights(ggml_context* ctx, const ModelShape& s, int64_t n_vocab) {
   return w;
 }
 
-uint64_t fnv1a(const char* s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (; *s; ++s) h = (h ^ static_cast<unsigned char>(*s)) * 0x100000001b3ull;
-  return h;
-}
-
 // Initial weights, each tensor from its own stream (seed and name). Matrices: std 1/sqrt(fan_in),
 // the blocks' output projections a further 1/sqrt(2 n_layer) (GPT-2), so that the residual stream
 // does not grow with depth; the token embedding: unit variance, as RMS-normed activations; the
@@ -235,7 +230,7 @@ void init_weights(const Weights& w, uint64_t seed, int32_t n_layer) {
       } else if (name.ends_with("attn_output.weight") || name.ends_with("ffn_down.weight")) {
         std /= std::sqrt(2.0 * n_layer);
       }
-      NormalStream rng(seed ^ fnv1a(name.c_str()));
+      NormalStream rng(seed ^ fnv1a(name));
       for (auto& x : data) x = static_cast<float>(rng.next() * std);
     }
     ggml_backend_tensor_set(t, data.data(), 0, ggml_nbytes(t));
