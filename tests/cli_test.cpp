@@ -251,6 +251,29 @@ TEST(Cli, SolvePrintsTheChosenSolutionAndAnswer) {
   EXPECT_EQ(nlohmann::json::parse(maj.out)["solutions"].size(), 3u);
 }
 
+// Without a PRM, the generator's mean confidence guides beam search and DVTS: each step scores
+// the geometric-mean token probability of the solution so far, computed by no model.
+TEST(Cli, SolveSearchesStepByStepByTheGeneratorsConfidence) {
+  PONDER_REQUIRE_FILE(stories_model());
+  for (const char* strategy : {"beam", "dvts"}) {
+    Result r = run(solve_args(std::string("--strategy ") + strategy + " --confidence mean --n 4 --beam-width 2 --seed 3 --json"));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_GE(j["solutions"].size(), 2u) << strategy;
+    for (const auto& s : j["solutions"]) {
+      for (const auto& step : s["steps"]) {
+        EXPECT_GT(step["score"].get<double>(), 0.0);
+        EXPECT_LE(step["score"].get<double>(), 1.0);
+      }
+      EXPECT_DOUBLE_EQ(s["score"].get<double>(), s["steps"].back()["score"].get<double>()) << strategy;
+    }
+    EXPECT_GT(j["usage"]["rounds"].get<int>(), 1) << strategy;
+    EXPECT_EQ(j["usage"]["verifier_tokens"], 0) << strategy;
+  }
+  expect_one_line_error(" solve -m " + quote(stories_model()) + " --strategy beam --confidence lowest-group problem",
+                        "--confidence mean");
+}
+
 TEST(Cli, SolveRefusesWhatItCannotDo) {
   PONDER_REQUIRE_FILE(stories_model());
   const std::string m = " solve -m " + quote(stories_model());

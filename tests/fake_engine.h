@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -118,6 +119,7 @@ class FakeEngine final : public Engine {
   EngineStats stats() const override { return stats_; }
 
   bool lockstep = false;                     // see generate()
+  std::function<float(Token)> logprob_of;    // each sampled token's log-probability (unset: -0.5)
   int64_t lockstep_steps = 0;                // steps run in lockstep, over all calls
   std::vector<size_t> generate_calls;        // requests per wave (see generate())
   std::vector<FakeRequestInfo> requests_seen;
@@ -216,8 +218,9 @@ class FakeEngine final : public Engine {
   void emit(std::vector<Token>& tokens, Completion& c, Token t) {
     tokens.push_back(t);
     c.tokens.push_back(t);
-    c.steps.push_back({t, -0.5f, 0.0f, {}});
-    c.logprob += -0.5;
+    const float logprob = logprob_of ? logprob_of(t) : -0.5f;
+    c.steps.push_back({t, logprob, 0.0f, {}});
+    c.logprob += logprob;
     ++stats_.generated_tokens;
   }
   std::vector<Token>& at(BranchId b) {

@@ -26,7 +26,8 @@ void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags) {
   cmd->add_option("--judge", flags.judge, "LLM-as-judge GGUF (scores finished solutions by P(yes))");
   cmd->add_option("--confidence", flags.confidence,
                   "score finished solutions by the generator's own confidence: mean (geometric-mean "
-                  "token probability) or lowest-group (DeepConf)")
+                  "token probability) or lowest-group (DeepConf); without a PRM, mean also guides "
+                  "beam search and DVTS (each step scored by the partial solution's mean)")
       ->check(CLI::IsMember({"mean", "lowest-group"}));
 }
 
@@ -37,7 +38,9 @@ void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& s
   if (prm && !f.judge.empty()) throw EngineError("give --prm or --judge, not both");
   if (!f.judge.empty() && !f.confidence.empty()) throw EngineError("give --judge or --confidence, not both");
   for (Strategy s : strategies) {
-    if (is_step_wise(s) && !prm) throw EngineError(std::string(to_string(s)) + " needs a PRM (--prm or --prm-remote)");
+    if (is_step_wise(s) && !prm && f.confidence != "mean") {
+      throw EngineError(std::string(to_string(s)) + " needs a PRM (--prm or --prm-remote) or --confidence mean");
+    }
     if ((s == Strategy::kBestOfN || s == Strategy::kWeightedBestOfN) && !prm && f.judge.empty() &&
         f.confidence.empty()) {
       throw EngineError(std::string(to_string(s)) + " needs a verifier (--prm, --judge or --confidence)");
@@ -79,9 +82,12 @@ OpenVerifiers open_verifiers_for(const VerifierFlags& f, const EngineFlags& engi
     for (int32_t w = 0; w < workers; ++w) v.outcome.push_back(std::make_unique<LlmJudge>(v.model->for_worker(w)));
   }
   if (f.confidence == "lowest-group" && search.top_logprobs == 0) search.top_logprobs = 5;
+  // Without a PRM the mean confidence, step by step, also guides the step-wise searches.
+  const bool step_confidence = step_wise && v.step.empty() && f.confidence == "mean";
   for (int32_t w = 0; w < workers && !f.confidence.empty(); ++w) {
     if (f.confidence == "mean") {
       v.outcome.push_back(std::make_unique<MeanLogprobConfidence>());
+      if (step_confidence) v.step.push_back(std::make_unique<MeanLogprobStepConfidence>());
     } else {
       v.outcome.push_back(std::make_unique<LowestGroupConfidence>());
     }

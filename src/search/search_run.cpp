@@ -219,7 +219,10 @@ void SearchRun::score(const std::vector<Slot>& slots) {
     std::reverse(chain.begin(), chain.end());
     StepVerifier::Extension e;
     e.parent = states_.at(at);
-    for (NodeId n : chain) e.steps.push_back(tree_.node(n).step);
+    for (NodeId n : chain) {
+      e.steps.push_back(tree_.node(n).step);
+      e.step_logprobs.push_back(tree_.node(n).token_logprobs);
+    }
     extensions.push_back(std::move(e));
     scored.push_back(std::move(chain));
     parents.push_back(at);
@@ -250,6 +253,7 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     Slot slot;            // the candidate
     BranchId branch;      // its fork, which the rollout advances
     std::vector<std::string> steps;
+    std::vector<std::vector<float>> logprobs;  // per rollout step, its tokens'
     int32_t tokens;
     bool done = false;
   };
@@ -258,7 +262,7 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     if (finished(s)) continue;
     const BranchId b = gen_.fork(s.branch);
     branches_.push_back(b);
-    rollouts.push_back({s, b, {}, tree_.node(s.node).total_tokens});
+    rollouts.push_back({s, b, {}, {}, tree_.node(s.node).total_tokens});
   }
   for (int32_t k = 0; k < options_.lookahead; ++k) {
     std::vector<GenerateRequest> requests;
@@ -279,6 +283,10 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     check_cancelled();
     for (size_t i = 0; i < running.size(); ++i) {
       Completion& c = done[i];
+      // Every token's log-probability, the end of generation's too, as a node keeps them.
+      std::vector<float> logprobs;
+      for (const StepInfo& t : c.steps) logprobs.push_back(t.logprob);
+      running[i]->logprobs.push_back(std::move(logprobs));
       if (c.finish_reason == FinishReason::kEos && !c.tokens.empty()) c.tokens.pop_back();
       const std::string text = gen_.detokenize(c.tokens);
       running[i]->steps.push_back(text);
@@ -287,7 +295,7 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     }
   }
   std::vector<StepVerifier::Extension> extensions;
-  for (const Rollout& r : rollouts) extensions.push_back({states_.at(r.slot.node), r.steps, false});
+  for (const Rollout& r : rollouts) extensions.push_back({states_.at(r.slot.node), r.steps, false, r.logprobs});
   std::vector<StepVerifier::Scored> results = verifiers_.step->extend(extensions);
   for (size_t i = 0; i < rollouts.size(); ++i) {
     verifiers_.step->release(results[i].state);

@@ -3,6 +3,7 @@
 #include "search/search.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_engine.h"
+#include "verify/confidence.h"
 
 namespace ponder {
 namespace {
@@ -307,6 +309,39 @@ TEST(BeamSearch, LookaheadRanksAStepByItsGreedyRollout) {
   EXPECT_EQ(r.solutions.at(0).text, "b[0.2]\n\ndone");
   EXPECT_EQ(engine.live_branches(), 0);
   EXPECT_EQ(prm.live(), 0u);
+}
+
+TEST(BeamSearch, TheGeneratorsConfidenceGuidesItStepByStep) {
+  // "?" is a token the model doubts (p = e^-3); every other token is e^-0.1. Round 0 offers a
+  // doubtful and a sure step; from the sure one a greedy rollout runs into doubt, from the
+  // doubtful one it does not.
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    const int depth = steps_in(r.context);
+    if (r.greedy) return {r.context.find("sure") != std::string::npos ? "??????\n\n" : "fine\n\n", true};
+    if (depth == 0) return {r.index == 0 ? "sure\n\n" : "d?\n\n", true};
+    return {"done", true};
+  });
+  engine.logprob_of = [](Token t) { return t == '?' ? -3.0f : -0.1f; };
+  MeanLogprobStepConfidence confidence;
+  const SearchOptions o = beam_options(2, 2);
+  SearchResult r = run_search(engine, {&confidence, nullptr}, problem(), o, boxed);
+  auto r0 = round_nodes(r.tree, 0);
+  EXPECT_EQ(r0[0]->status, NodeStatus::kKept) << "the sure step";
+  EXPECT_NEAR(*r0[0]->score, std::exp(-0.1), 1e-6);
+  EXPECT_NEAR(*r0[1]->score, std::exp((-0.1 - 3.0 - 0.1 - 0.1) / 4.0), 1e-6);  // "d?\n\n"
+  // The solution's last step scores the whole solution, end of generation included.
+  ASSERT_EQ(r.solutions.size(), 2u);
+  EXPECT_EQ(r.solutions[0].text, "sure\n\ndone");
+  EXPECT_NEAR(r.solutions[0].score, std::exp(-0.1), 1e-6);
+  // With a rollout one step on, the sure step's doubtful future ranks it below the other.
+  SearchOptions ahead = o;
+  ahead.lookahead = 1;
+  r = run_search(engine, {&confidence, nullptr}, problem(), ahead, boxed);
+  r0 = round_nodes(r.tree, 0);
+  EXPECT_EQ(r0[0]->status, NodeStatus::kPruned);
+  EXPECT_EQ(r0[1]->status, NodeStatus::kKept);
+  EXPECT_NEAR(*r0[0]->selection_score, std::exp((6 * -0.1 + 6 * -3.0 + 2 * -0.1) / 14.0), 1e-6);
+  EXPECT_EQ(engine.live_branches(), 0);
 }
 
 // A model whose step depends only on the branch's text and the request's seed, as a sampler's

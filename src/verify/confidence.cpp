@@ -53,6 +53,49 @@ std::vector<double> MeanLogprobConfidence::score(const std::vector<Candidate>& c
   return out;
 }
 
+VerifierState MeanLogprobStepConfidence::root(const std::string&) {
+  states_[next_] = {};
+  return next_++;
+}
+
+std::vector<StepVerifier::Scored> MeanLogprobStepConfidence::extend(const std::vector<Extension>& extensions) {
+  const auto t0 = Clock::now();
+  // Checked first, so that a bad extension leaves every state as it was.
+  for (size_t i = 0; i < extensions.size(); ++i) {
+    const Extension& e = extensions[i];
+    const auto where = [&] { return "step confidence: extension " + std::to_string(i) + ": "; };
+    if (!states_.count(e.parent)) throw std::invalid_argument(where() + "unknown state " + std::to_string(e.parent));
+    if (e.step_logprobs.size() != e.steps.size()) {
+      throw std::invalid_argument(where() + "needs the generator's log-probabilities of each step");
+    }
+    for (size_t k = 0; k < e.steps.size(); ++k) {
+      if (!e.steps[k].empty() && e.step_logprobs[k].empty()) {
+        throw std::invalid_argument(where() + "step " + std::to_string(k) + " has text but no log-probabilities");
+      }
+    }
+  }
+  std::vector<Scored> out;
+  out.reserve(extensions.size());
+  for (const Extension& e : extensions) {
+    Prefix p = states_.at(e.parent);
+    Scored s;
+    for (const auto& step : e.step_logprobs) {
+      for (float lp : step) p.logprob_sum += lp;
+      p.tokens += static_cast<int64_t>(step.size());
+      s.step_scores.push_back(p.tokens ? std::exp(p.logprob_sum / static_cast<double>(p.tokens)) : 0.0);
+    }
+    if (e.consume_parent) states_.erase(e.parent);
+    s.state = next_++;
+    states_[s.state] = p;
+    out.push_back(std::move(s));
+  }
+  ++stats_.calls;
+  stats_.seconds += seconds_since(t0);
+  return out;
+}
+
+void MeanLogprobStepConfidence::release(VerifierState state) { states_.erase(state); }
+
 LowestGroupConfidence::LowestGroupConfidence(LowestGroupConfidenceOptions options) : options_(options) {
   if (options_.window < 1) throw std::invalid_argument("lowest group confidence: window must be at least 1");
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "verify/verifier.h"
@@ -17,6 +18,33 @@ class MeanLogprobConfidence final : public OutcomeVerifier {
   VerifierStats stats() const override { return stats_; }
 
  private:
+  VerifierStats stats_;
+};
+
+// The same confidence step by step, so that beam search and DVTS can be guided by the generator
+// alone: a step's score is exp(mean log-probability of every token from the solution's start
+// through that step), the geometric-mean token probability of the partial solution. So a
+// finished solution's last step scores what MeanLogprobConfidence gives it, and aggregation
+// `last` ranks partial solutions as best-of-N ranks whole ones. A state holds its prefix's sum
+// and count of log-probabilities; no model is run.
+class MeanLogprobStepConfidence final : public StepVerifier {
+ public:
+  VerifierState root(const std::string& problem) override;
+  // Throws std::invalid_argument for an unknown parent state, or for an extension whose
+  // step_logprobs do not give one row per step (the search passes the generator's), or leave a
+  // step that has text without any log-probability. A score with no token yet is 0.
+  std::vector<Scored> extend(const std::vector<Extension>& extensions) override;
+  void release(VerifierState state) override;
+  // Only calls (extend() calls) and seconds: no model is run.
+  VerifierStats stats() const override { return stats_; }
+
+ private:
+  struct Prefix {
+    double logprob_sum = 0.0;
+    int64_t tokens = 0;
+  };
+  std::unordered_map<VerifierState, Prefix> states_;
+  VerifierState next_ = 0;
   VerifierStats stats_;
 };
 

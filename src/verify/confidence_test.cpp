@@ -34,6 +34,42 @@ TEST(MeanLogprobConfidence, IsTheGeometricMeanTokenProbability) {
   EXPECT_EQ(v.stats().tokens_evaluated, 0);
 }
 
+TEST(MeanLogprobStepConfidence, ScoresEachPrefixAsBestOfNScoresAWholeSolution) {
+  MeanLogprobStepConfidence v;
+  const VerifierState root = v.root("p");
+  const float half = std::log(0.5f), eighth = std::log(0.125f);
+  auto scored = v.extend({{root, {"a", "b"}, false, {{half}, {eighth, 0.0f}}}});
+  ASSERT_EQ(scored.size(), 1u);
+  ASSERT_EQ(scored[0].step_scores.size(), 2u);
+  EXPECT_NEAR(scored[0].step_scores[0], 0.5, 1e-6);
+  EXPECT_NEAR(scored[0].step_scores[1], std::cbrt(0.5 * 0.125), 1e-6);  // all three tokens so far
+  // Incremental: a step appended to that state scores what the whole text scores from the root,
+  // and both equal MeanLogprobConfidence's score of the finished solution.
+  const auto more = v.extend({{scored[0].state, {"c"}, true, {{-1.0f}}},
+                              {root, {"a", "b", "c"}, false, {{half}, {eighth, 0.0f}, {-1.0f}}}});
+  MeanLogprobConfidence whole;
+  const double expected = whole.score({{"p", {"abc"}, {half, eighth, 0.0f, -1.0f}, {}}})[0];
+  EXPECT_NEAR(more[0].step_scores[0], expected, 1e-9);
+  EXPECT_NEAR(more[1].step_scores[2], expected, 1e-9);
+  EXPECT_THROW(v.extend({{scored[0].state, {"d"}, false, {{-1.0f}}}}), std::invalid_argument) << "consumed";
+  v.release(more[0].state);
+  EXPECT_THROW(v.extend({{more[0].state, {"d"}, false, {{-1.0f}}}}), std::invalid_argument) << "released";
+  EXPECT_EQ(v.stats().calls, 2);
+  EXPECT_EQ(v.stats().tokens_evaluated, 0);
+}
+
+TEST(MeanLogprobStepConfidence, NeedsTheGeneratorsLogprobsOfEveryStepWithText) {
+  MeanLogprobStepConfidence v;
+  const VerifierState root = v.root("p");
+  EXPECT_THROW(v.extend({{root, {"a"}, false}}), std::invalid_argument) << "no rows";
+  EXPECT_THROW(v.extend({{root, {"a", "b"}, false, {{-1.0f}}}}), std::invalid_argument) << "a row short";
+  EXPECT_THROW(v.extend({{root, {"a"}, false, {{}}}}), std::invalid_argument) << "text without log-probabilities";
+  // A bad extension in a call leaves the others' parents as they were.
+  EXPECT_THROW(v.extend({{root, {"a"}, true, {{-1.0f}}}, {root, {"b"}, false}}), std::invalid_argument);
+  const auto empty = v.extend({{root, {""}, false, {{}}}});
+  EXPECT_EQ(empty[0].step_scores[0], 0.0) << "no token yet, no confidence";
+}
+
 TEST(LowestGroupConfidence, TokenConfidenceIsMinusTheMeanTopLogprob) {
   LowestGroupConfidence v;
   Candidate c{"p", {"s"}, {-0.5f}, {{-0.5f, -1.0f, -3.0f}}};  // k = 3: (0.5 + 1 + 3) / 3

@@ -54,6 +54,9 @@ class StepVerifier {
     // resources to this extension instead of copying them (at most one extension per parent
     // may set this, and the parent is invalid afterwards).
     bool consume_parent = false;
+    // Per appended step, the generator's log-probabilities of its tokens (for verifiers that
+    // read the generator's confidence; a PRM reads the text alone). Empty when unknown.
+    std::vector<std::vector<float>> step_logprobs = {};
   };
   struct Scored {
     std::vector<double> step_scores;  // one per appended step
