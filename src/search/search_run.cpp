@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <set>
 
 #include "engine/stop.h"
 #include "util/fnv1a.h"
@@ -258,8 +259,18 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     bool done = false;
   };
   std::vector<Rollout> rollouts;
+  // A candidate with the text of one rolled out before (or in this call) takes its rollout and
+  // score: greedy from the same text, the rollout would be the same.
+  std::vector<Slot> duplicates;
+  std::set<NodeId> rolling;
   for (const Slot& s : slots) {
     if (finished(s)) continue;
+    const NodeId first = first_with_text(s.node);
+    if (first != s.node && (rolling.count(first) || !tree_.node(first).lookahead.empty())) {
+      duplicates.push_back(s);
+      continue;
+    }
+    rolling.insert(s.node);
     const BranchId b = gen_.fork(s.branch);
     branches_.push_back(b);
     rollouts.push_back({s, b, {}, {}, tree_.node(s.node).total_tokens});
@@ -301,16 +312,16 @@ void SearchRun::lookahead(const std::vector<Slot>& slots) {
     verifiers_.step->release(results[i].state);
     free_branch(rollouts[i].branch);
     SearchNode& n = tree_.node(rollouts[i].slot.node);
-    const SearchNode& first = tree_.node(first_with_text(n.id));
-    if (first.id != n.id && !first.lookahead.empty()) {
-      n.lookahead = first.lookahead;
-      n.selection_score = first.selection_score;
-      continue;
-    }
     n.lookahead = rollouts[i].steps;
     std::vector<double> all = tree_.scores(n.id);
     all.insert(all.end(), results[i].step_scores.begin(), results[i].step_scores.end());
     n.selection_score = aggregate(all, options_.aggregation);
+  }
+  for (const Slot& s : duplicates) {
+    SearchNode& n = tree_.node(s.node);
+    const SearchNode& first = tree_.node(first_with_text(n.id));
+    n.lookahead = first.lookahead;
+    n.selection_score = first.selection_score;
   }
 }
 

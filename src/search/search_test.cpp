@@ -212,6 +212,31 @@ TEST(BeamSearch, DuplicateSamplesScoreAlikeAndTheEarlierIsKept) {
   EXPECT_NE(r0[2]->score, BracketVerifier::score_of("b[0.3]"));
 }
 
+TEST(BeamSearch, DuplicateCandidatesShareOneLookaheadRollout) {
+  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
+    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "good[0.9]\n\n" : "bad[0.2]\n\n", true};
+    if (steps_in(r.context) == 0) return {std::vector<std::string>{"c[0.1]\n\n", "a[0.5]\n\n", "b[0.3]\n\n", "a[0.5]\n\n"}.at(r.index), true};
+    return {"x", true};
+  });
+  BracketVerifier prm;
+  SearchOptions o = beam_options(4, 4);
+  o.lookahead = 1;
+  const SearchResult r = run_search(engine, {&prm, nullptr}, problem(), o, boxed);
+  const auto r0 = round_nodes(r.tree, 0);
+  ASSERT_EQ(r0.size(), 4u);
+  // Three texts, three rollouts: the second "a" takes the first one's.
+  EXPECT_EQ(std::count_if(engine.requests_seen.begin(), engine.requests_seen.end(),
+                          [](const FakeRequestInfo& q) { return q.greedy; }),
+            3);
+  EXPECT_EQ(r0[3]->lookahead, r0[1]->lookahead);
+  EXPECT_EQ(r0[3]->lookahead, (std::vector<std::string>{"good[0.9]\n\n"}));
+  EXPECT_EQ(r0[3]->selection_score, r0[1]->selection_score);
+  EXPECT_EQ(r0[1]->status, NodeStatus::kKept);
+  EXPECT_EQ(r0[3]->status, NodeStatus::kPruned);
+  EXPECT_EQ(engine.live_branches(), 0);
+  EXPECT_EQ(prm.live(), 0u);
+}
+
 TEST(BeamSearch, EveryBeamFinishingAtOnceEndsTheSearch) {
   FakeEngine engine(scripted({{"x[0.1]", "y[0.2]", "z[0.3]", "w[0.4]"}}));
   BracketVerifier prm;
