@@ -91,6 +91,12 @@ TEST_F(TrainToyCli, GeneratorContinuationAndPrmLandInOutDir) {
   EXPECT_LE(s["prm"]["data"]["slipped_solutions"].get<int>(), 5 * 3);
   EXPECT_EQ(s["prm"]["slips_per_problem"], 1);
   EXPECT_EQ(s["prm"]["validation_data"]["slipped_solutions"], 0);  // validation: sampled only
+  EXPECT_EQ(s["prm"]["data"]["reference_solutions"], 0);           // not asked for
+  // The validation loss reads one sample per problem; the held-out scores read all four.
+  EXPECT_EQ(s["prm"]["validation_data"]["solutions"], 5 * 4);
+  EXPECT_GT(s["prm"]["validation_scores"]["steps"].get<int>(),
+            s["prm"]["validation_data"]["steps_good"].get<int>() + s["prm"]["validation_data"]["steps_bad"].get<int>());
+  EXPECT_TRUE(s["prm"]["validation_scores"].contains("last_score_auc_within_problem"));
   EXPECT_GT(s["prm"]["data"]["steps_good"].get<int>() + s["prm"]["data"]["steps_bad"].get<int>(), 0);
   // The ranking measures are reported (null when the held-out samples hold no correct one).
   ASSERT_TRUE(s["prm"].contains("validation_scores"));
@@ -101,9 +107,15 @@ TEST_F(TrainToyCli, GeneratorContinuationAndPrmLandInOutDir) {
   EXPECT_TRUE(s["prm"]["validation_scores"]["step_auc"].is_null() ||
               (s["prm"]["validation_scores"]["step_auc"] >= 0.0 && s["prm"]["validation_scores"]["step_auc"] <= 1.0));
 
-  const auto no_slips = run_command(train(out, " --stages prm --prm-slips 0"));
+  const auto before = s["prm"]["data"];
+  const auto no_slips = run_command(train(out, " --stages prm --prm-slips 0 --prm-references"));
   ASSERT_EQ(no_slips.code, 0) << no_slips.err;
-  EXPECT_EQ(summary(out)["prm"]["data"]["slipped_solutions"], 0);
+  s = summary(out);
+  EXPECT_EQ(s["prm"]["data"]["slipped_solutions"], 0);
+  // Every reference solution is right, every one of its steps "+".
+  EXPECT_EQ(s["prm"]["data"]["reference_solutions"], 5 * 3);
+  EXPECT_EQ(s["prm"]["data"]["correct_solutions"].get<int>(), before["correct_solutions"].get<int>() + 5 * 3);
+  EXPECT_TRUE(s["prm"]["references"].get<bool>());
 }
 
 TEST_F(TrainToyCli, SameCommandSameModel) {

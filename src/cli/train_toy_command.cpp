@@ -44,6 +44,12 @@ struct TrainToyOptions {
   float prm_temperature = 1.0f;
   // Hard negatives: reference solutions with a one-digit slip (toy::slipped_solution), per problem.
   int prm_slips = 1;
+  // Each problem's reference solution too, every step "+": with the slips, pairs of one text
+  // right and wrong, so that a problem's difficulty alone does not tell its labels.
+  bool prm_references = false;
+  // Sampled solutions per validation problem for the held-out scores (the validation loss reads
+  // the first of each): several, so that ranking within a problem can be measured.
+  int prm_validation_samples = 4;
   std::string prm_loss_on = "labels";  // labels: the "+"/"-" answers only; all: every token
   toy::TrainOptions prm;
 };
@@ -156,15 +162,13 @@ ordered_json train_generator(const TrainToyOptions& o, const toy::Splits& splits
   return j;
 }
 
-// Sampled solutions as labelled PRM conversations, then `slips` slipped reference solutions per
-// problem (drawn from slip_seed), with their counts in `stats`; the sampled attempts themselves
-// into *kept when given.
-std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::Problem>& problems, int samples,
-                                    SamplingParams sampling, int slips, uint64_t slip_seed, ordered_json& stats,
-                                    std::vector<toy::Attempt>* kept = nullptr) {
-  auto attempts = toy::attempt_problems(engine, problems, samples, sampling);
+// Sampled solutions (`attempts`) as labelled PRM conversations, then per problem its reference
+// solution when `references`, and `slips` slipped reference solutions (drawn from slip_seed),
+// with their counts in `stats`.
+std::vector<toy::Document> prm_docs(const std::vector<toy::Problem>& problems, const std::vector<toy::Attempt>& attempts,
+                                    bool references, int slips, uint64_t slip_seed, ordered_json& stats) {
   std::vector<toy::Document> docs;
-  int64_t good = 0, bad = 0, correct = 0, slipped = 0;
+  int64_t good = 0, bad = 0, correct = 0, slipped = 0, reference = 0;
   auto add = [&](const toy::Problem& p, const toy::SolutionCheck& check) {
     toy::Document doc = toy::prm_document(p, check);
     if (doc.text.empty()) return;
@@ -175,6 +179,10 @@ std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::
   for (const auto& a : attempts) add(problems[a.problem], a.check);
   toy::Rng rng(slip_seed);
   for (const auto& p : problems) {
+    if (references) {
+      add(p, toy::check_solution(p, p.solution()));
+      ++reference;
+    }
     for (int i = 0; i < slips; ++i) {
       if (const auto text = toy::slipped_solution(p, rng)) {
         add(p, toy::check_solution(p, *text));
@@ -182,9 +190,8 @@ std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::
       }
     }
   }
-  stats = {{"solutions", attempts.size()}, {"slipped_solutions", slipped}, {"correct_solutions", correct},
-           {"steps_good", good}, {"steps_bad", bad}};
-  if (kept) *kept = std::move(attempts);
+  stats = {{"solutions", attempts.size()}, {"reference_solutions", reference}, {"slipped_solutions", slipped},
+           {"correct_solutions", correct}, {"steps_good", good}, {"steps_bad", bad}};
   return docs;
 }
 
@@ -194,7 +201,7 @@ std::vector<toy::Document> prm_docs(LlamaEngine& engine, const std::vector<toy::
 // threshold at 0.5): the AUC of the last-step score between correct and wrong solutions, and of
 // each step's score between "+" and "-" steps, over all pairs and over pairs of the same level (the
 // levels' base rates differ, so a score that only knows the level already ranks well over all
-// pairs; best-of-N compares solutions to one problem).
+// pairs), and of the last-step score over pairs of the same problem: what best-of-N depends on.
 ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Problem>& problems,
                           const std::vector<toy::Attempt>& attempts, int32_t threads) {
   LlamaEngineOptions eo;
@@ -209,7 +216,9 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
   int64_t solutions[2] = {0, 0};
   std::vector<double> last_scores[2], step_scores[2];  // [wrong, correct], [-, +]
   std::vector<std::vector<double>> level_last[2], level_step[2];  // the same by level - 1
+  std::vector<std::vector<double>> problem_last[2];                // ... and by problem
   for (auto* v : {&level_last[0], &level_last[1], &level_step[0], &level_step[1]}) v->resize(toy::kLevels);
+  for (auto* v : {&problem_last[0], &problem_last[1]}) v->resize(problems.size());
   for (const auto& a : attempts) {
     if (a.check.steps.empty()) continue;
     const auto scored = prm.extend({{prm.root(problems[a.problem].text()), a.check.steps, true}});
@@ -223,6 +232,7 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
     last[a.check.correct] += scores.back();
     last_scores[a.check.correct].push_back(scores.back());
     level_last[a.check.correct][static_cast<size_t>(problems[a.problem].level - 1)].push_back(scores.back());
+    problem_last[a.check.correct][a.problem].push_back(scores.back());
     solutions[a.check.correct] += 1;
     prm.release(scored[0].state);
   }
@@ -236,7 +246,8 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
           {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])},
           {"last_score_auc", auc(last_scores[1], last_scores[0])}, {"step_auc", auc(step_scores[1], step_scores[0])},
           {"last_score_auc_within_level", auc_within(level_last[1], level_last[0])},
-          {"step_auc_within_level", auc_within(level_step[1], level_step[0])}};
+          {"step_auc_within_level", auc_within(level_step[1], level_step[0])},
+          {"last_score_auc_within_problem", auc_within(problem_last[1], problem_last[0])}};
 }
 
 ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, const fs::path& dir,
@@ -257,11 +268,17 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
     // The train split's problems after the generator's: its solutions to problems it did not
     // train on, as at test time (except for repeats: level 1 has only ~200 problems).
     // Slips draw from a stream of their own, so that the sampled solutions do not depend on them.
-    train_docs = prm_docs(*engine, level_slice(splits.train, o.train_per_level, o.prm_problems_per_level), o.prm_samples,
-                          sampling, o.prm_slips, o.prm.seed ^ 0x5111Bull, train_stats);
+    const auto problems = level_slice(splits.train, o.train_per_level, o.prm_problems_per_level);
+    train_docs = prm_docs(problems, toy::attempt_problems(*engine, problems, o.prm_samples, sampling), o.prm_references,
+                          o.prm_slips, o.prm.seed ^ 0x5111Bull, train_stats);
     sampling.seed += 1u << 30;  // validation draws its own samples
-    // Validation keeps to sampled solutions, as at test time.
-    val_docs = prm_docs(*engine, splits.validation, 1, sampling, 0, 0, val_stats, &val_attempts);
+    // Validation keeps to sampled solutions, as at test time; the loss reads each problem's first.
+    val_attempts = toy::attempt_problems(*engine, splits.validation, o.prm_validation_samples, sampling);
+    std::vector<toy::Attempt> first;
+    for (size_t i = 0; i < val_attempts.size(); i += static_cast<size_t>(o.prm_validation_samples)) {
+      first.push_back(val_attempts[i]);
+    }
+    val_docs = prm_docs(splits.validation, first, false, 0, 0, val_stats);
   }
   fmt::print("PRM data: {} (validation {})\n", train_stats.dump(), val_stats.dump());
 
@@ -279,7 +296,8 @@ ordered_json train_prm(const TrainToyOptions& o, const toy::Splits& splits, cons
   fmt::print("trained the PRM: {:.0f} tokens/s, {:.0f}s; wrote {}\n", r.tokens_per_second, r.train_seconds, model_path);
   ordered_json j = {{"file", "toy-prm.gguf"}, {"init_from", "toy-generator.gguf"},
                     {"problems_per_level", o.prm_problems_per_level}, {"samples_per_problem", o.prm_samples},
-                    {"slips_per_problem", o.prm_slips}, {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
+                    {"slips_per_problem", o.prm_slips}, {"references", o.prm_references},
+                    {"validation_samples_per_problem", o.prm_validation_samples}, {"temperature", tidy(o.prm_temperature)}, {"n_ctx", t.shape.n_ctx}, {"batch", t.batch},
                     {"data", train_stats}, {"validation_data", val_stats}};
   j["loss_on"] = o.prm_loss_on;
   j["scored_tokens_per_epoch"] = r.scored_tokens;
@@ -403,6 +421,12 @@ Command add_train_toy_command(CLI::App& app) {
   cmd->add_option("--prm-slips", o->prm_slips,
                   "hard negatives per problem: the reference solution with a one-digit slip in one step")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--prm-references", o->prm_references,
+                "also each problem's reference solution, every step \"+\" (with the slips: the same text right and "
+                "wrong)");
+  cmd->add_option("--prm-validation-samples", o->prm_validation_samples,
+                  "solutions sampled per validation problem for the held-out scores (the loss reads the first)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   add_training_options(cmd, o->prm, "prm-");
   cmd->add_option("--prm-loss-on", o->prm_loss_on,
                   "what the PRM's loss counts: labels (its \"+\"/\"-\" answers) or all (every token)")
