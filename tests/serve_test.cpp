@@ -355,6 +355,34 @@ TEST(Serve, BeamSearchAndBestOfNWithPrm) {
   EXPECT_EQ(server.stop(), 0) << server.stderr_text();
 }
 
+// Started with --confidence mean and no PRM, the server searches step by step by the generator's
+// own confidence; lowest-group confidence scores whole solutions only.
+TEST(Serve, BeamSearchByTheGeneratorsConfidence) {
+  PONDER_REQUIRE_FILE(stories_model());
+  {
+    ServeProcess server(build_file("ponder"), stories_args({"--confidence", "mean", "--max-rounds", "4"}));
+    Client c(server);
+    const Reply r = c.post("/v1/completions", json{{"prompt", "Once upon a time"}, {"strategy", "dvts"}, {"n", 4},
+                                                   {"beam_width", 2}, {"step_delimiter", "."}, {"search_details", true}});
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    const json& d = r.body["ponder"];
+    ASSERT_FALSE(d["solutions"].empty());
+    for (const json& s : d["solutions"]) {
+      for (const json& step : s["steps"]) {
+        EXPECT_GT(step["score"].get<double>(), 0.0) << s.dump();
+        EXPECT_LE(step["score"].get<double>(), 1.0) << s.dump();
+      }
+    }
+    EXPECT_EQ(r.body["usage"]["verifier_tokens"], 0);
+    EXPECT_EQ(server.stop(), 0) << server.stderr_text();
+  }
+  ServeProcess server(build_file("ponder"), stories_args({"--confidence", "lowest-group"}));
+  Client c(server);
+  expect_openai_error(c.post("/v1/completions", json{{"prompt", "a"}, {"strategy", "beam"}, {"n", 2}}), 400,
+                      "strategy");
+  EXPECT_EQ(server.stop(), 0) << server.stderr_text();
+}
+
 TEST(Serve, ChatTemplateAndDefaultSystemPrompt) {
   PONDER_REQUIRE_FILE(test_model("qwen2-tiny.gguf"));
   ServeProcess server(build_file("ponder"), {"-m", test_model("qwen2-tiny.gguf"), "--threads", "1", "--n", "1", "--max-n", "2",

@@ -134,7 +134,8 @@ SearchOptions search_options(const json& body, const OpenAiSettings& s) {
 
   const std::string name = to_string(o.strategy);
   if (is_step_wise(o.strategy) && !s.step_verifier) {
-    throw bad("strategy", name + " needs a process reward model; this server has none (start it with --prm)");
+    throw bad("strategy", name + " needs a step verifier; this server has none (start it with --prm, or with "
+                                 "--confidence mean to search by the generator's confidence)");
   }
   if ((o.strategy == Strategy::kBestOfN || o.strategy == Strategy::kWeightedBestOfN) && !s.step_verifier &&
       !s.outcome_verifier) {

@@ -51,7 +51,7 @@ struct OpenAiSettings {
   SearchOptions defaults;    // for what a request leaves out (cancel, on_progress unused)
   std::string system;        // chat: put first when the conversation has no system message
   ExtractOptions extract;    // how solutions' answers are found for voting
-  bool step_verifier = false;     // a PRM: beam search, DVTS and best-of-N can run
+  bool step_verifier = false;     // a PRM or the step confidence: beam search, DVTS and best-of-N can run
   bool outcome_verifier = false;  // a judge or confidence: best-of-N can run
   // Limits on a request (the caches are sized for them).
   int32_t max_n = 16;
