@@ -173,6 +173,73 @@ size_t level_group_of(RunReport& run, std::optional<int> level) {
   return run.levels.size() - 1;
 }
 
+// Whether the settings (as `ponder eval` writes them) name a verifier: its solutions' scores
+// then mean something.
+bool has_verifier(const std::string& settings) {
+  const json j = json::parse(settings, nullptr, false);
+  if (!j.is_object()) return false;
+  for (const char* key : {"prm", "judge", "confidence"}) {
+    const auto it = j.find(key);
+    if (it != j.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty())) return true;
+  }
+  return false;
+}
+
+// The verifier's ranking over the largest sampled search of each (problem, seed); nullopt when
+// the run has no sampled search.
+std::optional<VerifierRanking> read_ranking(sqlite3* db, const RunReport& run) {
+  Query largest(db, "SELECT MAX(budget) FROM completions WHERE run_id = ? AND search = 'sample'");
+  largest.bind(1, run.id);
+  if (!largest.step() || largest.is_null(0)) return std::nullopt;
+  VerifierRanking ranking;
+  ranking.budget = largest.integer(0);
+  ranking.by_level.resize(run.levels.size());
+  Query rows(db,
+             "SELECT c.problem_id, c.seed, p.level, c.correct, c.score FROM completions c "
+             "LEFT JOIN problems p ON p.run_id = c.run_id AND p.problem_id = c.problem_id "
+             "WHERE c.run_id = ? AND c.search = 'sample' AND c.budget = ? AND c.correct IS NOT NULL "
+             "ORDER BY c.problem_id, c.seed");
+  rows.bind(1, run.id).bind(2, ranking.budget);
+  std::vector<double> right, wrong;
+  std::optional<int> level;
+  auto close_search = [&] {
+    if (!right.empty() && !wrong.empty()) {
+      RankingCell c;
+      c.searches = 1;
+      c.pairs = static_cast<int64_t>(right.size() * wrong.size());
+      for (double r : right) {
+        for (double w : wrong) c.wins += r > w ? 1.0 : r == w ? 0.5 : 0.0;
+      }
+      std::vector<RankingCell*> cells = {&ranking.overall};
+      for (size_t g = 0; g < run.levels.size(); ++g) {
+        if (run.levels[g].level == level) cells.push_back(&ranking.by_level[g]);
+      }
+      for (RankingCell* cell : cells) {
+        cell->searches += c.searches;
+        cell->pairs += c.pairs;
+        cell->wins += c.wins;
+      }
+    }
+    right.clear();
+    wrong.clear();
+  };
+  std::string problem;
+  int64_t seed = -1;
+  bool first = true;
+  while (rows.step()) {
+    if (first || rows.text(0) != problem || rows.integer(1) != seed) {
+      close_search();
+      first = false;
+      problem = rows.text(0);
+      seed = rows.integer(1);
+      level = rows.is_null(2) ? std::nullopt : std::optional<int>(rows.integer(2));
+    }
+    (rows.integer(3) ? right : wrong).push_back(rows.real(4));
+  }
+  close_search();
+  return ranking;
+}
+
 RunReport read_run(sqlite3* db, int64_t id, const std::string& settings, const std::string& created) {
   RunReport run;
   run.id = id;
@@ -231,6 +298,7 @@ RunReport read_run(sqlite3* db, int64_t id, const std::string& settings, const s
   for (StrategyReport& s : run.strategies) s.by_level.resize(run.levels.size());
   std::sort(run.budgets.begin(), run.budgets.end());
   run.budgets.erase(std::unique(run.budgets.begin(), run.budgets.end()), run.budgets.end());
+  if (has_verifier(settings)) run.ranking = read_ranking(db, run);
   return run;
 }
 
@@ -331,6 +399,26 @@ void write_level_table(std::ostringstream& md, const RunReport& run) {
       md << "\n";
     }
   }
+  md << "\n";
+}
+
+void write_ranking_table(std::ostringstream& md, const RunReport& run) {
+  const VerifierRanking& r = *run.ranking;
+  md << "### Verifier ranking within a problem\n\n";
+  md << fmt::format(
+      "How often the verifier scores a right solution above a wrong one to the same problem (ties count one "
+      "half; 0.5 is a coin toss), over the sampled searches at N={}: what best-of-N picks by. Only searches "
+      "with both a right and a wrong solution have pairs.\n\n",
+      r.budget);
+  md << "| level | searches with right and wrong | (right, wrong) pairs | AUC |\n|---|---:|---:|---:|\n";
+  auto row = [&](const std::string& name, const RankingCell& c) {
+    md << fmt::format("| {} | {} | {} | {} |\n", name, c.searches, c.pairs,
+                      c.pairs ? fmt::format("{:.3f}", c.auc()) : std::string("-"));
+  };
+  if (run.has_levels()) {
+    for (size_t g = 0; g < run.levels.size(); ++g) row(level_name(run.levels[g]), r.by_level[g]);
+  }
+  row("all", r.overall);
   md << "\n";
 }
 
@@ -593,6 +681,7 @@ std::string run_markdown(const RunReport& run, const std::optional<std::string>&
   write_accuracy_table(md, run);
   if (run.has_levels()) write_level_table(md, run);
   write_cost_table(md, run);
+  if (run.ranking) write_ranking_table(md, run);
   if (plots_dir) {
     md << "### Plots\n\n";
     md << fmt::format("![accuracy against budget]({0}accuracy.png)\n\n", *plots_dir);
@@ -627,6 +716,8 @@ ReportCell& ReportCell::operator+=(const ReportCell& other) {
   seconds += other.seconds;
   return *this;
 }
+
+double RankingCell::auc() const { return pairs ? wins / static_cast<double>(pairs) : std::nan(""); }
 
 int64_t RunReport::complete_pairs() const { return problems * static_cast<int64_t>(seeds.size()); }
 int64_t RunReport::complete_pairs(size_t level_group) const {

@@ -58,6 +58,26 @@ struct StrategyReport {
   std::vector<CellsByBudget> by_level;  // parallel to RunReport::levels
 };
 
+// (right, wrong) pairs of solutions to one problem under one seed, and in how many the verifier
+// scored the right one higher (ties count one half).
+struct RankingCell {
+  int64_t searches = 0;  // sampled searches with both a right and a wrong solution
+  int64_t pairs = 0;
+  double wins = 0.0;
+  // wins / pairs: the within-problem AUC (0.5 for a coin toss; NaN without pairs).
+  double auc() const;
+};
+
+// How well the run's verifier ranks the solutions to one problem, which is what best-of-N and
+// weighted best-of-N pick from: over the sampled searches of the largest budget (the N samples
+// the sampled strategies share), pairs pooled over problems and seeds. Unlike an AUC over all
+// solutions, it gives no credit for telling easy problems from hard ones.
+struct VerifierRanking {
+  int64_t budget = 0;
+  RankingCell overall;
+  std::vector<RankingCell> by_level;  // parallel to RunReport::levels
+};
+
 struct RunReport {
   std::string database;  // the file's name, for titles
   int64_t id = 0;
@@ -69,6 +89,8 @@ struct RunReport {
   std::vector<int64_t> budgets;     // every budget any strategy ran, ascending
   std::vector<LevelGroup> levels;   // levels ascending, then problems without one (if any)
   std::vector<StrategyReport> strategies;  // majority, best-of-n, ... order; others after
+  // When the run had a verifier (its settings name a PRM, judge or confidence) and sampled.
+  std::optional<VerifierRanking> ranking;
 
   // The pairs a finished cell holds: problems (of the level group, or all) times seeds.
   int64_t complete_pairs() const;
@@ -85,7 +107,8 @@ std::vector<RunReport> read_report(const std::filesystem::path& database, std::o
 
 // One Markdown document for the runs: per run a settings summary, accuracy by budget (strategy x
 // selection, the strategy's own selection marked), accuracy by level (each strategy's own
-// selection; only when the problems have levels) and cost per problem. With `link_plots` it
+// selection; only when the problems have levels), cost per problem and, with a verifier, its
+// ranking within a problem (overall and by level). With `link_plots` it
 // links the plots that write_report draws.
 std::string report_markdown(const std::vector<RunReport>& runs, bool link_plots);
 

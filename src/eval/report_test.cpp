@@ -142,6 +142,50 @@ TEST_F(Report, ProblemsWithoutLevelsHaveNoLevelTable) {
   EXPECT_EQ(md.find("by level"), std::string::npos) << md;
 }
 
+// A sampled search of `budget` for problem/seed with solutions scored `right` and `wrong`.
+void add_sampled(const std::string& db, int64_t run, const std::string& search, const std::string& problem,
+                 int64_t seed, int64_t budget, const std::vector<double>& right, const std::vector<double>& wrong) {
+  Store store(db);
+  SearchRecord r;
+  r.problem_id = problem;
+  r.search = search;
+  r.budget = budget;
+  r.seed = seed;
+  for (double score : right) r.completions.push_back({"right", std::string("1"), true, score, {score}, 10, "eos"});
+  for (double score : wrong) r.completions.push_back({"wrong", std::string("2"), false, score, {score}, 10, "eos"});
+  store.write(run, &r, {});
+}
+
+TEST_F(Report, VerifierRankingPoolsRightWrongPairsWithinAProblem) {
+  const int64_t run = write_known_results(db_);
+  add_sampled(db_, run, "sample", "p1", 0, 4, {0.9, 0.5}, {0.5, 0.1});  // 3.5 of 4 (a tie is half)
+  add_sampled(db_, run, "sample", "p3", 1, 4, {0.2}, {0.8, 0.3});       // 0 of 2
+  add_sampled(db_, run, "sample", "p2", 0, 4, {0.7, 0.6}, {});          // no pair
+  add_sampled(db_, run, "sample", "p4", 0, 2, {0.9}, {0.1});            // a smaller budget: not read
+  add_sampled(db_, run, "beam", "p1", 1, 4, {0.9}, {0.1});              // not a sampled search
+  const std::vector<RunReport> runs = read_report(db_);
+  ASSERT_TRUE(runs[0].ranking.has_value());
+  const VerifierRanking& r = *runs[0].ranking;
+  EXPECT_EQ(r.budget, 4);
+  EXPECT_EQ(r.overall.searches, 2);
+  EXPECT_EQ(r.overall.pairs, 6);
+  EXPECT_DOUBLE_EQ(r.overall.auc(), 3.5 / 6.0);
+  ASSERT_EQ(r.by_level.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.by_level[0].auc(), 3.5 / 4.0);
+  EXPECT_DOUBLE_EQ(r.by_level[1].auc(), 0.0);
+  const std::string md = report_markdown(runs, false);
+  EXPECT_NE(md.find("### Verifier ranking within a problem"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1 | 1 | 4 | 0.875 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| all | 2 | 6 | 0.583 |"), std::string::npos) << md;
+
+  // Without a verifier the scores mean nothing: no ranking.
+  const int64_t plain = write_known_results(db_, R"({"confidence":"","judge":null,"model":"m.gguf"})");
+  add_sampled(db_, plain, "sample", "p1", 0, 4, {0.0}, {0.0});
+  const std::vector<RunReport> second = read_report(db_, plain);
+  EXPECT_FALSE(second[0].ranking.has_value());
+  EXPECT_EQ(report_markdown(second, false).find("Verifier ranking"), std::string::npos);
+}
+
 TEST_F(Report, SeveralRunsEachOrOnlyTheOneAsked) {
   write_known_results(db_);
   write_known_results(db_, R"({"model":"other.gguf"})");
