@@ -208,6 +208,11 @@ TEST(Cli, SolveJsonHasSolutionsSelectionsUsageAndTrace) {
   EXPECT_GT(u["verifier_tokens"].get<int>(), 0);
   EXPECT_LT(u["verifier_tokens"].get<int>(), u["verifier_tokens_if_rescored"].get<int>());
   EXPECT_GT(u["rounds"].get<int>(), 1);
+  // The engine's counters: every sampled token, in fewer decode steps (8 rows at a time).
+  const auto& e = j["engine"];
+  EXPECT_EQ(e["generated_tokens"], u["completion_tokens"]);
+  EXPECT_GT(e["decode_calls"].get<int>(), 0);
+  EXPECT_LT(e["decode_calls"].get<int>(), u["completion_tokens"].get<int>() / 2);
 
   // The trace holds every node; finished solutions are there as finished, and each round's
   // sampled nodes number N.

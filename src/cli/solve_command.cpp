@@ -137,6 +137,11 @@ int run_solve(SolveOptions o) {
   out["selections"] = selections_json(r, chosen);
   out["solutions"] = solutions_json(r.solutions);
   out["usage"] = usage_json(r.usage);
+  // The generator engine's own counters (prompt included): decode steps and how full they ran.
+  const EngineStats e = generator->stats();
+  out["engine"] = {{"prompt_tokens", e.prompt_tokens}, {"generated_tokens", e.generated_tokens},
+                   {"decode_calls", e.decode_calls}, {"decode_seconds", e.decode_seconds},
+                   {"sample_seconds", e.sample_seconds}, {"stream_moves", e.stream_moves}};
   fmt::print("{}\n", out.dump(-1, ' ', false, json::error_handler_t::replace));
   std::fflush(stdout);
   return 0;
