@@ -46,7 +46,8 @@ struct OpenVerifiers {
 };
 
 // `search` sizes the caches (max_tokens, max_rounds) and gets top_logprobs set when the
-// lowest-group confidence needs them. `step_wise`: whether any search grows step by step.
+// lowest-group confidence needs them. `step_wise`: whether any search grows step by step; without
+// a PRM, `--confidence mean` then also gives each worker a step verifier (the step confidence).
 OpenVerifiers open_verifiers(const VerifierFlags& flags, const EngineFlags& engine_flags,
                              const std::vector<std::string>& problems, int32_t branches, bool step_wise,
                              SearchOptions& search, int32_t workers = 1);
