@@ -256,6 +256,30 @@ TEST(Cli, SolvePrintsTheChosenSolutionAndAnswer) {
   EXPECT_EQ(nlohmann::json::parse(maj.out)["solutions"].size(), 3u);
 }
 
+// The PRM's KV layout is its own (--verifier-kv; --kv is the generator's), and changes its scores
+// by rounding only.
+TEST(Cli, SolvePrmScoresDoNotDependOnItsKvLayout) {
+  PONDER_REQUIRE_FILE(stories_model());
+  PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
+  const std::string args = "--prm " + quote(test_model("prm-llama3-tiny.gguf")) +
+                           " --strategy beam --n 4 --beam-width 2 --seed 4 --reproducible --json";
+  Result unified = run(solve_args(args));
+  Result split = run(solve_args(args + " --verifier-kv split"));
+  ASSERT_EQ(unified.code, 0) << unified.err;
+  ASSERT_EQ(split.code, 0) << split.err;
+  const auto a = nlohmann::json::parse(unified.out)["solutions"];
+  const auto b = nlohmann::json::parse(split.out)["solutions"];
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["text"], b[i]["text"]);
+    ASSERT_EQ(a[i]["steps"].size(), b[i]["steps"].size());
+    for (size_t k = 0; k < a[i]["steps"].size(); ++k) {
+      EXPECT_NEAR(a[i]["steps"][k]["score"].get<double>(), b[i]["steps"][k]["score"].get<double>(), 1e-4);
+    }
+  }
+  expect_one_line_error(" solve -m " + quote(stories_model()) + " --verifier-kv sideways problem", "sideways");
+}
+
 // Without a PRM, the generator's mean confidence guides beam search and DVTS: each step scores
 // the geometric-mean token probability of the solution so far, computed by no model.
 TEST(Cli, SolveSearchesStepByStepByTheGeneratorsConfidence) {

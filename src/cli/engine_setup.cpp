@@ -9,8 +9,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
       ->check(CLI::Range(16, 1 << 24));
   cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--kv", f.kv,
-                  "KV cache layout: unified (branches share prefix cells), split (a stream per branch) "
-                  "or auto (chosen for the command's work)")
+                  "KV cache layout of the model's engine (a PRM's or judge's: --verifier-kv): unified (branches "
+                  "share prefix cells), split (a stream per branch) or auto (chosen for the command's work)")
       ->check(CLI::IsMember({"auto", "unified", "split"}))
       ->capture_default_str();
   cmd->add_flag("--reproducible", f.reproducible,

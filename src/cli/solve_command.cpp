@@ -79,10 +79,10 @@ int run_solve(SolveOptions o) {
   if (branches_wanted(o.flags.search) > kMaxBranches) o.flags.search.speculate = false;
   const int32_t branches = branches_wanted(o.flags.search);
 
-  // A search forks and prunes every round, and its branches finish their steps at different
-  // times: with split streams llama.cpp then cuts each decode call into many small compute steps
-  // (only consecutive sequence ids share one), and a fork copies a whole stream. The unified
-  // cache measured faster for both the generator and the PRM (BENCHMARKS.md, "Search").
+  // A search forks and prunes every round, and a fork into a split stream copies it: for the
+  // generator the two layouts measured within a few percent of each other (split ahead only where
+  // branches grow to hundreds of tokens; BENCHMARKS.md, "Split streams ..."), so auto stays with
+  // the unified cache, which holds a shared prefix once. The verifiers have --verifier-kv.
   if (o.engine.kv == "auto") o.engine.kv = "unified";
 
   require_model_or_remote(o.model, o.verifiers.remote);

@@ -29,6 +29,9 @@ void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags) {
                   "token probability) or lowest-group (DeepConf); without a PRM, mean also guides "
                   "beam search and DVTS (each step scored by the partial solution's mean)")
       ->check(CLI::IsMember({"mean", "lowest-group"}));
+  cmd->add_option("--verifier-kv", flags.kv, "KV cache layout of the PRM's or judge's engine: unified or split")
+      ->check(CLI::IsMember({"unified", "split"}))
+      ->capture_default_str();
 }
 
 void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& strategies) {
@@ -56,6 +59,8 @@ OpenVerifiers open_verifiers_for(const VerifierFlags& f, const EngineFlags& engi
                                  const std::function<int64_t(const std::string& model)>& problem_tokens_in,
                                  int32_t branches, bool step_wise, SearchOptions& search, int32_t workers) {
   OpenVerifiers v;
+  EngineFlags verifier_engine = engine_flags;
+  verifier_engine.kv = f.kv;
   if (!split_endpoints(f.prm_remote).empty()) {
     // Branches live in memory here, so nothing is sized; an engine per worker, as each drives
     // its own.
@@ -69,14 +74,14 @@ OpenVerifiers open_verifiers_for(const VerifierFlags& f, const EngineFlags& engi
     const int64_t problem_tokens = problem_tokens_in(f.prm);
     // A state per live branch and the root's, for each worker.
     v.model = std::make_unique<SharedModel>(
-        open_sized(f.prm, engine_flags, 0, std::min((branches + 1) * workers, kMaxBranches),
+        open_sized(f.prm, verifier_engine, 0, std::min((branches + 1) * workers, kMaxBranches),
                    prm_tokens_per_branch(problem_tokens, search, step_wise)),
         workers);
     for (int32_t w = 0; w < workers; ++w) v.step.push_back(std::make_unique<ProcessRewardModel>(v.model->for_worker(w), format));
   } else if (!f.judge.empty()) {
     const int64_t problem_tokens = problem_tokens_in(f.judge);
     v.model = std::make_unique<SharedModel>(
-        open_sized(f.judge, engine_flags, (problem_tokens + 128) * workers, std::min(branches * workers, kMaxBranches),
+        open_sized(f.judge, verifier_engine, (problem_tokens + 128) * workers, std::min(branches * workers, kMaxBranches),
                    search.max_tokens + 64),
         workers);
     for (int32_t w = 0; w < workers; ++w) v.outcome.push_back(std::make_unique<LlmJudge>(v.model->for_worker(w)));

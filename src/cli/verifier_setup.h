@@ -23,6 +23,10 @@ struct VerifierFlags {
   std::string prm_format = "rlhflow";
   std::string judge;
   std::string confidence;  // "", mean, lowest-group
+  // The PRM's or judge's KV layout (--verifier-kv; --kv is the generator's). Unified by default:
+  // a verifier appends whole steps to many branches at once, which split streams compute
+  // stream by stream (measured 2-3x slower, BENCHMARKS.md, "Split streams ...").
+  std::string kv = "unified";
 };
 
 void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags);
