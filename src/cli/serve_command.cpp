@@ -110,10 +110,8 @@ int run_serve(ServeOptions o) {
   sizing.max_tokens = o.max_tokens_limit;
   // The verifiers see a problem that is part of the prompt; another vocabulary may cut it into
   // more tokens, so allow twice the prompt limit.
-  // Step-wise searches are on offer with a PRM, or guided by the mean confidence.
-  const bool step_wise = !o.verifiers.prm.empty() || o.verifiers.confidence == "mean";
   const OpenVerifiers verifiers = open_verifiers(o.verifiers, o.engine, 2 * int64_t{o.max_prompt_tokens}, o.max_n,
-                                                 step_wise, sizing, o.parallel);
+                                                 gives_step_verifier(o.verifiers), sizing, o.parallel);
   defaults.top_logprobs = sizing.top_logprobs;  // what a confidence verifier needs
 
   std::vector<server::SearchWorker> workers;

@@ -20,6 +20,7 @@
 #include "tasks/toy/arithmetic.h"
 #include "tasks/toy/attempts.h"
 #include "tasks/toy/prm_data.h"
+#include "util/auc.h"
 #include "tasks/toy/train.h"
 #include "verify/prm.h"
 
@@ -238,9 +239,9 @@ ordered_json prm_accuracy(const std::string& prm_path, const std::vector<toy::Pr
   }
   auto mean = [](double sum, int64_t n) { return n ? ordered_json(sum / static_cast<double>(n)) : ordered_json(); };
   auto json_of = [](double v) { return std::isnan(v) ? ordered_json() : ordered_json(v); };
-  auto auc = [&](const std::vector<double>& pos, const std::vector<double>& neg) { return json_of(toy::roc_auc(pos, neg)); };
+  auto auc = [&](const std::vector<double>& pos, const std::vector<double>& neg) { return json_of(roc_auc(pos, neg)); };
   auto auc_within = [&](const std::vector<std::vector<double>>& pos, const std::vector<std::vector<double>>& neg) {
-    return json_of(toy::roc_auc_within(pos, neg));
+    return json_of(roc_auc_within(pos, neg));
   };
   return {{"steps", steps}, {"step_accuracy", mean(static_cast<double>(agree), steps)},
           {"mean_last_score_correct", mean(last[1], solutions[1])}, {"mean_last_score_wrong", mean(last[0], solutions[0])},

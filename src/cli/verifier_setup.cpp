@@ -34,6 +34,10 @@ void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags) {
       ->capture_default_str();
 }
 
+bool gives_step_verifier(const VerifierFlags& f) {
+  return !f.prm.empty() || !split_endpoints(f.prm_remote).empty() || f.confidence == "mean";
+}
+
 void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& strategies) {
   const bool remote_prm = !split_endpoints(f.prm_remote).empty();
   if (!f.prm.empty() && remote_prm) throw EngineError("give --prm or --prm-remote, not both");
@@ -41,7 +45,7 @@ void check_verifier_flags(const VerifierFlags& f, const std::vector<Strategy>& s
   if (prm && !f.judge.empty()) throw EngineError("give --prm or --judge, not both");
   if (!f.judge.empty() && !f.confidence.empty()) throw EngineError("give --judge or --confidence, not both");
   for (Strategy s : strategies) {
-    if (is_step_wise(s) && !prm && f.confidence != "mean") {
+    if (is_step_wise(s) && !gives_step_verifier(f)) {
       throw EngineError(std::string(to_string(s)) + " needs a PRM (--prm or --prm-remote) or --confidence mean");
     }
     if ((s == Strategy::kBestOfN || s == Strategy::kWeightedBestOfN) && !prm && f.judge.empty() &&

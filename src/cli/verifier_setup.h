@@ -31,6 +31,10 @@ struct VerifierFlags {
 
 void add_verifier_flags(CLI::App* cmd, VerifierFlags& flags);
 
+// Whether the flags give a step verifier, which beam search and DVTS need: a PRM (local or
+// remote), or without one the mean confidence.
+bool gives_step_verifier(const VerifierFlags& flags);
+
 // Throws EngineError when the flags contradict each other or a strategy lacks the verifier it
 // needs (before anything heavy is loaded).
 void check_verifier_flags(const VerifierFlags& flags, const std::vector<Strategy>& strategies);

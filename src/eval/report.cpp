@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "search/search.h"
+#include "util/auc.h"
 
 extern char** environ;
 
@@ -197,46 +198,31 @@ std::optional<VerifierRanking> read_ranking(sqlite3* db, const RunReport& run) {
   Query rows(db,
              "SELECT c.problem_id, c.seed, p.level, c.correct, c.score FROM completions c "
              "LEFT JOIN problems p ON p.run_id = c.run_id AND p.problem_id = c.problem_id "
-             "WHERE c.run_id = ? AND c.search = 'sample' AND c.budget = ? AND c.correct IS NOT NULL "
-             "ORDER BY c.problem_id, c.seed");
+             "WHERE c.run_id = ? AND c.search = 'sample' AND c.budget = ? AND c.correct IS NOT NULL");
   rows.bind(1, run.id).bind(2, ranking.budget);
-  std::vector<double> right, wrong;
-  std::optional<int> level;
-  auto close_search = [&] {
-    if (!right.empty() && !wrong.empty()) {
-      RankingCell c;
-      c.searches = 1;
-      c.pairs = static_cast<int64_t>(right.size() * wrong.size());
-      for (double r : right) {
-        for (double w : wrong) c.wins += r > w ? 1.0 : r == w ? 0.5 : 0.0;
-      }
-      std::vector<RankingCell*> cells = {&ranking.overall};
-      for (size_t g = 0; g < run.levels.size(); ++g) {
-        if (run.levels[g].level == level) cells.push_back(&ranking.by_level[g]);
-      }
-      for (RankingCell* cell : cells) {
-        cell->searches += c.searches;
-        cell->pairs += c.pairs;
-        cell->wins += c.wins;
-      }
-    }
-    right.clear();
-    wrong.clear();
+  struct Search {
+    std::optional<int> level;
+    std::vector<double> right, wrong;
   };
-  std::string problem;
-  int64_t seed = -1;
-  bool first = true;
+  std::map<std::pair<std::string, int64_t>, Search> searches;  // by (problem, seed)
   while (rows.step()) {
-    if (first || rows.text(0) != problem || rows.integer(1) != seed) {
-      close_search();
-      first = false;
-      problem = rows.text(0);
-      seed = rows.integer(1);
-      level = rows.is_null(2) ? std::nullopt : std::optional<int>(rows.integer(2));
-    }
-    (rows.integer(3) ? right : wrong).push_back(rows.real(4));
+    Search& s = searches[{rows.text(0), rows.integer(1)}];
+    s.level = rows.is_null(2) ? std::nullopt : std::optional<int>(rows.integer(2));
+    (rows.integer(3) ? s.right : s.wrong).push_back(rows.real(4));
   }
-  close_search();
+  for (const auto& [key, s] : searches) {
+    if (s.right.empty() || s.wrong.empty()) continue;
+    std::vector<RankingCell*> cells = {&ranking.overall};
+    for (size_t g = 0; g < run.levels.size(); ++g) {
+      if (run.levels[g].level == s.level) cells.push_back(&ranking.by_level[g]);
+    }
+    const double wins = pairwise_wins(s.right, s.wrong);
+    for (RankingCell* cell : cells) {
+      cell->searches += 1;
+      cell->pairs += static_cast<int64_t>(s.right.size() * s.wrong.size());
+      cell->wins += wins;
+    }
+  }
   return ranking;
 }
 

@@ -92,6 +92,24 @@ FakeEngine::Model scripted(std::vector<std::vector<std::string>> script, std::st
   };
 }
 
+// A model for lookahead: request i of the first round samples first[i % first.size()]; a greedy
+// rollout continues with `if_marked` from a branch whose text holds `marker`, else with
+// `otherwise`; later rounds end the solution with "done".
+FakeEngine::Model rolling_out(std::vector<std::string> first, std::string marker, std::string if_marked,
+                              std::string otherwise) {
+  return [=](const FakeRequestInfo& r) -> FakeContinuation {
+    if (r.greedy) return {r.context.find(marker) != std::string::npos ? if_marked : otherwise, true};
+    if (steps_in(r.context) == 0) return {first.at(r.index % first.size()), true};
+    return {"done", true};
+  };
+}
+
+// Greedy requests the engine saw: lookahead rollouts.
+long greedy_requests(const FakeEngine& engine) {
+  return std::count_if(engine.requests_seen.begin(), engine.requests_seen.end(),
+                       [](const FakeRequestInfo& q) { return q.greedy; });
+}
+
 std::optional<std::string> boxed(const std::string& text) {
   const size_t at = text.rfind("\\boxed{");
   if (at == std::string::npos) return std::nullopt;
@@ -213,11 +231,8 @@ TEST(BeamSearch, DuplicateSamplesScoreAlikeAndTheEarlierIsKept) {
 }
 
 TEST(BeamSearch, DuplicateCandidatesShareOneLookaheadRollout) {
-  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
-    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "good[0.9]\n\n" : "bad[0.2]\n\n", true};
-    if (steps_in(r.context) == 0) return {std::vector<std::string>{"c[0.1]\n\n", "a[0.5]\n\n", "b[0.3]\n\n", "a[0.5]\n\n"}.at(r.index), true};
-    return {"x", true};
-  });
+  FakeEngine engine(rolling_out({"c[0.1]\n\n", "a[0.5]\n\n", "b[0.3]\n\n", "a[0.5]\n\n"}, "a[", "good[0.9]\n\n",
+                                "bad[0.2]\n\n"));
   BracketVerifier prm;
   SearchOptions o = beam_options(4, 4);
   o.lookahead = 1;
@@ -225,9 +240,7 @@ TEST(BeamSearch, DuplicateCandidatesShareOneLookaheadRollout) {
   const auto r0 = round_nodes(r.tree, 0);
   ASSERT_EQ(r0.size(), 4u);
   // Three texts, three rollouts: the second "a" takes the first one's.
-  EXPECT_EQ(std::count_if(engine.requests_seen.begin(), engine.requests_seen.end(),
-                          [](const FakeRequestInfo& q) { return q.greedy; }),
-            3);
+  EXPECT_EQ(greedy_requests(engine), 3);
   EXPECT_EQ(r0[3]->lookahead, r0[1]->lookahead);
   EXPECT_EQ(r0[3]->lookahead, (std::vector<std::string>{"good[0.9]\n\n"}));
   EXPECT_EQ(r0[3]->selection_score, r0[1]->selection_score);
@@ -311,12 +324,7 @@ TEST(BeamSearch, KeepsTheTopByEachAggregation) {
 
 TEST(BeamSearch, LookaheadRanksAStepByItsGreedyRollout) {
   // a scores 0.9 but leads to a 0.1 step; b scores 0.2 but leads to 0.95.
-  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
-    const int depth = steps_in(r.context);
-    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "bad[0.1]\n\n" : "good[0.95]\n\n", true};
-    if (depth == 0) return {r.index == 0 ? "a[0.9]\n\n" : "b[0.2]\n\n", true};
-    return {"done", true};
-  });
+  FakeEngine engine(rolling_out({"a[0.9]\n\n", "b[0.2]\n\n"}, "a[", "bad[0.1]\n\n", "good[0.95]\n\n"));
   BracketVerifier prm;
   SearchOptions o = beam_options(2, 2);
   o.lookahead = 1;
@@ -328,9 +336,7 @@ TEST(BeamSearch, LookaheadRanksAStepByItsGreedyRollout) {
   EXPECT_DOUBLE_EQ(*r0[1]->selection_score, 0.95);
   EXPECT_DOUBLE_EQ(*r0[1]->score, 0.2);  // the step's own score is kept apart
   // Rollouts are greedy and do not become part of any solution.
-  EXPECT_EQ(std::count_if(engine.requests_seen.begin(), engine.requests_seen.end(),
-                          [](const FakeRequestInfo& q) { return q.greedy; }),
-            2);
+  EXPECT_EQ(greedy_requests(engine), 2);
   EXPECT_EQ(r.solutions.at(0).text, "b[0.2]\n\ndone");
   EXPECT_EQ(engine.live_branches(), 0);
   EXPECT_EQ(prm.live(), 0u);
@@ -340,12 +346,7 @@ TEST(BeamSearch, TheGeneratorsConfidenceGuidesItStepByStep) {
   // "?" is a token the model doubts (p = e^-3); every other token is e^-0.1. Round 0 offers a
   // doubtful and a sure step; from the sure one a greedy rollout runs into doubt, from the
   // doubtful one it does not.
-  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
-    const int depth = steps_in(r.context);
-    if (r.greedy) return {r.context.find("sure") != std::string::npos ? "??????\n\n" : "fine\n\n", true};
-    if (depth == 0) return {r.index == 0 ? "sure\n\n" : "d?\n\n", true};
-    return {"done", true};
-  });
+  FakeEngine engine(rolling_out({"sure\n\n", "d?\n\n"}, "sure", "??????\n\n", "fine\n\n"));
   engine.logprob_of = [](Token t) { return t == '?' ? -3.0f : -0.1f; };
   MeanLogprobStepConfidence confidence;
   const SearchOptions o = beam_options(2, 2);
@@ -482,12 +483,7 @@ TEST(Dvts, SubtreesKeepTheirBestCandidateAndNeverMix) {
 // With lookahead DVTS advances round by round (rollouts need the engine between rounds) and
 // keeps the candidate whose rollout scores best.
 TEST(Dvts, LookaheadRanksCandidatesByTheirRollouts) {
-  FakeEngine engine([](const FakeRequestInfo& r) -> FakeContinuation {
-    const int depth = steps_in(r.context);
-    if (r.greedy) return {r.context.find("a[") != std::string::npos ? "bad[0.1]\n\n" : "good[0.95]\n\n", true};
-    if (depth == 0) return {r.index % 2 == 0 ? "a[0.9]\n\n" : "b[0.2]\n\n", true};
-    return {"done", true};
-  });
+  FakeEngine engine(rolling_out({"a[0.9]\n\n", "b[0.2]\n\n"}, "a[", "bad[0.1]\n\n", "good[0.95]\n\n"));
   BracketVerifier prm;
   SearchOptions o;
   o.strategy = Strategy::kDvts;

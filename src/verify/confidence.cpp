@@ -37,6 +37,11 @@ double lowest_group_confidence(const Candidate& c, size_t index, size_t window) 
   return lowest;
 }
 
+// exp(mean log-probability): the geometric-mean token probability; 0 without a token.
+double mean_probability(double logprob_sum, int64_t tokens) {
+  return tokens > 0 ? std::exp(logprob_sum / static_cast<double>(tokens)) : 0.0;
+}
+
 }  // namespace
 
 std::vector<double> MeanLogprobConfidence::score(const std::vector<Candidate>& candidates) {
@@ -46,7 +51,7 @@ std::vector<double> MeanLogprobConfidence::score(const std::vector<Candidate>& c
   for (const auto& c : candidates) {
     double sum = 0.0;
     for (float lp : c.token_logprobs) sum += lp;
-    out.push_back(c.token_logprobs.empty() ? 0.0 : std::exp(sum / static_cast<double>(c.token_logprobs.size())));
+    out.push_back(mean_probability(sum, static_cast<int64_t>(c.token_logprobs.size())));
   }
   ++stats_.calls;
   stats_.seconds += seconds_since(t0);
@@ -82,7 +87,7 @@ std::vector<StepVerifier::Scored> MeanLogprobStepConfidence::extend(const std::v
     for (const auto& step : e.step_logprobs) {
       for (float lp : step) p.logprob_sum += lp;
       p.tokens += static_cast<int64_t>(step.size());
-      s.step_scores.push_back(p.tokens ? std::exp(p.logprob_sum / static_cast<double>(p.tokens)) : 0.0);
+      s.step_scores.push_back(mean_probability(p.logprob_sum, p.tokens));
     }
     if (e.consume_parent) states_.erase(e.parent);
     s.state = next_++;

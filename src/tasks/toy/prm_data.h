@@ -28,13 +28,4 @@ Document prm_document(const Problem& problem, const SolutionCheck& check);
 // when no slip keeps every value a non-negative number of at most four digits (a few tries).
 std::optional<std::string> slipped_solution(const Problem& problem, Rng& rng);
 
-// The area under the ROC curve: the chance that a random positive scores above a random negative,
-// ties counting one half. NaN when either side is empty.
-double roc_auc(const std::vector<double>& positive, const std::vector<double>& negative);
-
-// The same over pairs of the same group only (e.g. of one level): positives and negatives by group
-// index, the groups' pairs pooled. A score that only tells the groups apart (say, easy levels
-// from hard ones) ranks well across groups and gets no credit here. NaN without any pair.
-double roc_auc_within(const std::vector<std::vector<double>>& positive, const std::vector<std::vector<double>>& negative);
-
 }  // namespace ponder::toy

@@ -215,24 +215,6 @@ TEST(ToyPrmData, SlippedSolutions) {
   EXPECT_FALSE(slipped_solution(Problem{}, a).has_value());  // no steps to slip
 }
 
-TEST(ToyPrmData, RocAuc) {
-  EXPECT_DOUBLE_EQ(roc_auc({0.9, 0.8}, {0.1, 0.2, 0.3}), 1.0);
-  EXPECT_DOUBLE_EQ(roc_auc({0.1}, {0.9, 0.8}), 0.0);
-  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5}, {0.5}), 0.5);  // ties count one half
-  // 0.6 beats 0.4 and ties 0.6; 0.2 beats neither: (1 + 0.5 + 0) / 4.
-  EXPECT_DOUBLE_EQ(roc_auc({0.6, 0.2}, {0.4, 0.6}), 0.375);
-  EXPECT_TRUE(std::isnan(roc_auc({}, {0.5})));
-  EXPECT_TRUE(std::isnan(roc_auc({0.5}, {})));
-  // Within groups: group 0's scores are all above group 1's, so across groups the positives win,
-  // but within each group they lose.
-  const std::vector<std::vector<double>> pos = {{0.8}, {0.1, 0.2}}, neg = {{0.9}, {0.3}};
-  EXPECT_DOUBLE_EQ(roc_auc({0.8, 0.1, 0.2}, {0.9, 0.3}), 1.0 / 6.0);
-  EXPECT_DOUBLE_EQ(roc_auc_within(pos, neg), 0.0);
-  EXPECT_DOUBLE_EQ(roc_auc_within({{0.8}, {0.4, 0.2}}, {{0.9}, {0.3}}), 1.0 / 3.0);  // 1 of 3 pairs
-  EXPECT_TRUE(std::isnan(roc_auc_within({{0.5}, {}}, {{}, {0.5}})));  // no pair within a group
-  EXPECT_THROW(roc_auc_within({{0.5}}, {}), std::invalid_argument);
-}
-
 TEST_F(ToyTrain, LossAfterTrainsOnlyTheLabels) {
   // PRM conversations: the loss counts only the "+"/"-" after each assistant header, two a
   // document (a window each, batch 1: none dropped).
