@@ -13,8 +13,9 @@
 #   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
-# default "1 2 3"), MODELS (table 2: "stories smol smoldot toy", default "stories smol toy"), STRATEGIES
-# (table 2: "beam" (round by round, solve's default), "beam-ahead" (--speculate: sampling ahead
+# default "1 2 3"), MODELS (table 2: "stories smol smoldot smoldotq4 toy", default "stories smol toy"), STRATEGIES
+# (table 2: "beam" (round by round, solve's default), "beam-sure" (--speculate sure: sampling
+# ahead for candidates sure to be kept), "beam-ahead" (--speculate all: sampling ahead
 # on idle rows), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
 # "auto"; solve's auto is unified; "split" also measures split streams), PONDER_SHARED_DIR
 # (default ../shared), QUIET_WAIT (seconds to wait before each timed run for other heavy
@@ -55,17 +56,24 @@ if [[ " $models " == *" smol "* ]] && [ ! -s "$smol" ]; then
   "$build/ponder-make-test-model" --arch llama --shape smollm2-135m \
     --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smol" >/dev/null
 fi
-if [[ " $models " == *" smoldot "* ]] && [ ! -s "$smoldot" ]; then
+# ... quantized as the GGUF files users download most often are (Q4_K_M; a 576-wide model falls
+# back to q5_0 for most of its matrices, as the published SmolLM2-135M Q4_K_M files do).
+smoldotq4=$build/bench-models/smollm2-135m-shape-dot-Q4_K_M.gguf
+if [[ " $models " == *" smoldot"* ]] && [ ! -s "$smoldot" ]; then
   mkdir -p "$build/bench-models"
   "$build/ponder-make-test-model" --arch llama --shape smollm2-135m --untied --token-logit-scale 13:2 \
     --vocab "$root/third_party/llama.cpp/models/ggml-vocab-gpt-2.gguf" --seed 7 --out "$smoldot" >/dev/null
+fi
+if [[ " $models " == *" smoldotq4 "* ]] && [ ! -s "$smoldotq4" ]; then
+  [ -x "$build/bin/llama-quantize" ] || cmake --build "$build" --target llama-quantize >/dev/null
+  "$build/bin/llama-quantize" "$smoldot" "$smoldotq4" Q4_K_M >/dev/null 2>&1
 fi
 
 balloons="Lily has 12 red balloons and 7 blue balloons. She gives 5 balloons to her friend Tom. Then her mom buys her 3 more. How many balloons does Lily have now?"
 toy_problem="Start with 33, add 80, multiply by 4, subtract 88, subtract 59, add 50. What is the result?"
 
-model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; smoldot) echo "$smoldot" ;; toy) echo "$root/models/toy/toy-generator.gguf" ;; esac; }
-model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; smoldot) echo smollm2-135m-shape-dot ;; toy) echo toy-reasoner ;; esac; }
+model_path() { case $1 in stories) echo "$stories" ;; smol) echo "$smol" ;; smoldot) echo "$smoldot" ;; smoldotq4) echo "$smoldotq4" ;; toy) echo "$root/models/toy/toy-generator.gguf" ;; esac; }
+model_name() { case $1 in stories) echo stories260K ;; smol) echo smollm2-135m-shape ;; smoldot) echo smollm2-135m-shape-dot ;; smoldotq4) echo smollm2-135m-shape-dot-Q4_K_M ;; toy) echo toy-reasoner ;; esac; }
 prm_path() { case $1 in toy) echo "$root/models/toy/toy-prm.gguf" ;; *) echo "$prm" ;; esac; }
 problem_of() { case $1 in toy) echo "$toy_problem" ;; *) echo "$balloons" ;; esac; }
 # stories260K and the random models write sentences; the toy reasoner's steps end at solve's
@@ -73,7 +81,7 @@ problem_of() { case $1 in toy) echo "$toy_problem" ;; *) echo "$balloons" ;; esa
 delimiter_flags() { case $1 in toy) ;; *) echo "--delimiter ." ;; esac; }
 # Tokens per solution: stories260K's prompt (78 tokens) + 400 stays under its 512; the toy
 # task's eval uses 192.
-max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot) echo 256 ;; toy) echo 192 ;; esac; }
+max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot | smoldotq4) echo 256 ;; toy) echo 192 ;; esac; }
 max_rounds=60  # a cap: the searches end by solution length first
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -99,9 +107,10 @@ wait_quiet() {
 # (n * gen_steps) is how full the batch is on average without sampling ahead
 # (llama-batched-bench runs n sequences of equal length: always full). discarded_tokens: sampled
 # ahead and dropped (not in completion_tokens).
-solve() {  # model strategy seed kv   (strategy: beam, beam-ahead or dvts)
+solve() {  # model strategy seed kv   (strategy: beam, beam-sure, beam-ahead or dvts)
   local model=$1 strategy=$2 seed=$3 kv=$4 flags=()
-  [ "$strategy" = beam-ahead ] && { strategy=beam; flags=(--speculate); }
+  [ "$strategy" = beam-sure ] && { strategy=beam; flags=(--speculate sure); }
+  [ "$strategy" = beam-ahead ] && { strategy=beam; flags=(--speculate all); }
   "$build/ponder" solve -m "$(model_path "$model")" --prm "$(prm_path "$model")" --prm-format rlhflow \
     --strategy "$strategy" "${flags[@]}" --n $n --beam-width $m $(delimiter_flags "$model") \
     --max-tokens "$(max_tokens "$model")" --max-rounds $max_rounds --seed "$seed" --threads "$threads" --kv "$kv" \
@@ -211,7 +220,8 @@ name, strategy, kv, layout, rounds, step = sys.argv[1:7]
 ct, steps, tm, vm, gm, pm, sm, um, n, dm = map(float, sys.argv[7:17])
 best = min(sm, um)
 overhead = round(100 * (gm / best - 1))
-label = {"beam": "beam (round by round)", "beam-ahead": "beam (--speculate)"}.get(strategy, strategy)
+label = {"beam": "beam (round by round)", "beam-sure": "beam (--speculate sure)",
+         "beam-ahead": "beam (--speculate all)"}.get(strategy, strategy)
 print(f"| {name} | {label} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {dm:.0f} | {tm:.2f} | "
       f"{vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | {sm:.2f} | {um:.2f} | {overhead:+d}% |")
 EOF

@@ -233,13 +233,13 @@ TEST(Cli, SolveJsonHasSolutionsSelectionsUsageAndTrace) {
   EXPECT_EQ(nlohmann::json::parse(again.out)["solutions"], j["solutions"]);
 }
 
-// Beam search with --speculate samples ahead with up to 2N branches; past what an engine holds
+// Beam search with --speculate all samples ahead with up to 2N branches; past what an engine holds
 // (256) it runs round by round rather than refusing a search that fits.
 TEST(Cli, SolveBeamBeyondRoomToSampleAheadRunsRoundByRound) {
   PONDER_REQUIRE_FILE(stories_model());
   PONDER_REQUIRE_FILE(test_model("prm-llama3-tiny.gguf"));
   Result r = run(solve_args("--prm " + quote(test_model("prm-llama3-tiny.gguf")) +
-                            " --strategy beam --speculate --n 130 --max-rounds 1 --seed 2 --json"));
+                            " --strategy beam --speculate all --n 130 --max-rounds 1 --seed 2 --json"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["solutions"].size(), 130u);

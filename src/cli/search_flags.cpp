@@ -16,9 +16,12 @@ void add_search_flags(CLI::App* cmd, SearchFlags& f) {
                   "this many steps on")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  cmd->add_flag("--speculate", f.search.speculate,
-               "beam search: idle batch rows sample the next steps of candidates that are done while the "
-               "round waits for its slowest (same result; twice the branches; slower on the CPUs measured)");
+  cmd->add_option("--speculate", f.speculation,
+                  "beam search: what idle batch rows do while a round waits for its slowest step: off (wait), "
+                  "sure (sample the next steps of candidates sure to be kept) or all (of any candidate that is "
+                  "done, discarding those of beams not kept); same result, up to twice the branches")
+      ->check(CLI::IsMember({"off", "sure", "all"}))
+      ->capture_default_str();
   cmd->add_option("--max-rounds", f.search.max_rounds, "step rounds of beam search and DVTS")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -49,6 +52,9 @@ ExtractOptions resolve_search_flags(SearchFlags& f) {
   const std::optional<Aggregation> aggregation = parse_aggregation(f.aggregation);
   if (!aggregation) throw EngineError("unknown aggregation: " + f.aggregation);
   f.search.aggregation = *aggregation;
+  const std::optional<Speculation> speculation = parse_speculation(f.speculation);
+  if (!speculation) throw EngineError("unknown --speculate mode: " + f.speculation);
+  f.search.speculation = *speculation;
   ExtractOptions extract;
   try {
     extract.order = parse_answer_rules(f.answer_rules);

@@ -15,13 +15,14 @@ namespace ponder::cli {
 struct SearchFlags {
   SearchOptions search;
   std::string aggregation = "last";
+  std::string speculation = "off";
   std::string answer_rules = "boxed,final-answer,the-answer,last-number";
   std::string system = kMathSystemPrompt;
 };
 
 void add_search_flags(CLI::App* cmd, SearchFlags& flags);
 
-// Checks the flags and sets flags.search.aggregation; returns the answer extraction they name
+// Checks the flags and sets flags.search.aggregation and .speculation; returns the answer extraction they name
 // (and rewrites answer_rules in its canonical spelling). Throws EngineError.
 ExtractOptions resolve_search_flags(SearchFlags& flags);
 

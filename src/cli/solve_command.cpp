@@ -76,7 +76,7 @@ int run_solve(SolveOptions o) {
   const bool step_wise = is_step_wise(*strategy);
 
   // Beam search samples ahead with up to twice the branches, where an engine can hold them.
-  if (branches_wanted(o.flags.search) > kMaxBranches) o.flags.search.speculate = false;
+  if (branches_wanted(o.flags.search) > kMaxBranches) o.flags.search.speculation = Speculation::kOff;
   const int32_t branches = branches_wanted(o.flags.search);
 
   // A search forks and prunes every round, and a fork into a split stream copies it: for the

@@ -6,11 +6,14 @@
 // max_rounds (the last round generates every beam to its end).
 //
 // A round cannot be judged before its slowest step ends, and meanwhile the rows of the batch
-// whose steps ended would idle. With SearchOptions::speculate they sample ahead instead: a
+// whose steps ended would idle. With SearchOptions::speculation they sample ahead instead: a
 // candidate whose step is done starts its children for the next round (each with the seed it
-// would get anyway), best scored candidates first (scored as soon as there is a choice). When the round is judged, the children of
-// kept beams carry on as the next round's steps, and the others are withdrawn (they never
-// become nodes of the tree). Either way the search gives the same result.
+// would get anyway), best scored candidates first. Speculation::kAll does so for any candidate
+// (scored as soon as there is a choice); when the round is judged, the children of kept beams
+// carry on as the next round's steps, and the others are withdrawn (they never become nodes of
+// the tree). Speculation::kSure waits until fewer candidates are still sampling than the round
+// keeps, and then samples ahead only for candidates that none of those could push out of the
+// best N/M: nothing is withdrawn. Either way the search gives the same result.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -107,7 +110,7 @@ SearchResult synchronous(SearchRun& run) {
 class Speculative {
  public:
   explicit Speculative(SearchRun& run)
-      : run_(run), o_(run.options()), ahead_per_candidate_(o_.n / beams_kept(o_)) {}
+      : run_(run), o_(run.options()), keep_(beams_kept(o_)), ahead_per_candidate_(o_.n / keep_) {}
 
   SearchResult search() {
     std::vector<GenerateRequest> first;
@@ -270,23 +273,52 @@ class Speculative {
     children.clear();
   }
 
+  // Whether the candidate at position a ranks before the one at b in keep_best's order (by
+  // score, ties: the earlier candidate).
+  bool ranks_before(size_t a, size_t b) {
+    const double sa = run_.selection_score(current_[a]->slot), sb = run_.selection_score(current_[b]->slot);
+    return sa != sb ? sa > sb : a < b;
+  }
+
+  // Speculation::kSure: whether the round will keep the done open candidate at position p,
+  // whatever the candidates still sampling turn out to be. Each of them may finish (and so end
+  // the search with N solutions) or stay open and rank before p.
+  bool sure_kept(size_t p) {
+    std::vector<size_t> others;  // done and open
+    int32_t finished = 0;
+    for (size_t q = 0; q < current_.size(); ++q) {
+      const Job* j = current_[q];
+      if (!j->done || q == p) continue;
+      if (run_.finished(j->slot)) {
+        ++finished;
+      } else {
+        others.push_back(q);
+      }
+    }
+    if (!others.empty()) score_done();  // p against the others, all scored
+    const auto before = std::count_if(others.begin(), others.end(), [&](size_t q) { return ranks_before(q, p); });
+    return static_cast<int32_t>(run_.solutions()) + finished + waiting_ < o_.n && static_cast<int32_t>(before) + waiting_ < keep_;
+  }
+
   // Gives idle rows children of the current round's done candidates, best scored first (ties:
   // the earlier candidate), while fewer than N requests run and fewer than N children sampled
-  // ahead hold branches.
+  // ahead hold branches; under Speculation::kSure only to candidates sure to be kept.
   void fill(std::vector<GenerateRequest>& out) {
+    const bool sure_only = o_.speculation == Speculation::kSure;
+    // Until fewer candidates sample than the round keeps, any of them could outrank any other.
+    if (sure_only && waiting_ >= keep_) return;
     while (!stopped_ && !wanting_.empty() && in_flight_ < o_.n && ahead_live_ < o_.n) {
       // Scores decide only between candidates: one alone needs none yet (fewer PRM calls).
       if (wanting_.size() > 1) score_done();
-      const auto best = std::min_element(wanting_.begin(), wanting_.end(), [&](size_t a, size_t b) {
-        const double sa = run_.selection_score(current_[a]->slot), sb = run_.selection_score(current_[b]->slot);
-        return sa != sb ? sa > sb : a < b;
-      });
+      const auto best = std::min_element(wanting_.begin(), wanting_.end(),
+                                         [&](size_t a, size_t b) { return ranks_before(a, b); });
       const size_t p = *best;
       std::vector<Job*>& ahead = ahead_[p];
       if (static_cast<int32_t>(ahead.size()) >= ahead_per_candidate_) {
         wanting_.erase(best);
         continue;
       }
+      if (sure_only && !sure_kept(p)) return;  // the best is not sure: no other is
       Job* job = new_job(run_.fork_child(current_[p]->slot), round_ + 1);
       out.push_back(start(job, child_key(round_ + 1, p, static_cast<int32_t>(ahead.size()), o_.n)));
       ahead.push_back(job);
@@ -296,6 +328,7 @@ class Speculative {
 
   SearchRun& run_;
   const SearchOptions& o_;
+  const int32_t keep_;  // beams a round keeps at most (N/M)
   // Children sampled ahead per candidate: the fewest a kept beam gets (N / (N/M)).
   const int32_t ahead_per_candidate_;
   std::vector<std::unique_ptr<Job>> jobs_;

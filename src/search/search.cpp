@@ -25,9 +25,25 @@ std::optional<Strategy> parse_strategy(const std::string& name) {
   return std::nullopt;
 }
 
+const char* to_string(Speculation s) {
+  switch (s) {
+    case Speculation::kOff: return "off";
+    case Speculation::kSure: return "sure";
+    case Speculation::kAll: return "all";
+  }
+  return "?";
+}
+
+std::optional<Speculation> parse_speculation(const std::string& name) {
+  for (Speculation s : {Speculation::kOff, Speculation::kSure, Speculation::kAll}) {
+    if (name == to_string(s)) return s;
+  }
+  return std::nullopt;
+}
+
 bool is_step_wise(Strategy s) { return s == Strategy::kBeam || s == Strategy::kDvts; }
 
-bool speculates(const SearchOptions& o) { return o.strategy == Strategy::kBeam && o.speculate && o.lookahead == 0; }
+bool speculates(const SearchOptions& o) { return o.strategy == Strategy::kBeam && o.speculation != Speculation::kOff && o.lookahead == 0; }
 
 int32_t branches_needed(const SearchOptions& o) {
   const int32_t live = o.strategy == Strategy::kDvts ? std::max(1, o.n / o.beam_width) * o.beam_width : o.n;
@@ -35,7 +51,7 @@ int32_t branches_needed(const SearchOptions& o) {
 }
 
 int32_t branches_wanted(const SearchOptions& o) {
-  // Children sampled ahead hold at most N more branches (see SearchOptions::speculate).
+  // Children sampled ahead hold at most N more branches (see SearchOptions::speculation).
   return speculates(o) ? 2 * branches_needed(o) : branches_needed(o);
 }
 
@@ -76,7 +92,7 @@ SearchResult run_search(Engine& generator, const Verifiers& verifiers, const Sea
                       std::to_string(generator.free_slots()) + " free");
   }
   SearchOptions o = options;
-  if (speculates(o) && branches_wanted(o) > generator.free_slots()) o.speculate = false;
+  if (speculates(o) && branches_wanted(o) > generator.free_slots()) o.speculation = Speculation::kOff;
   detail::SearchRun run(generator, verifiers, problem, o, answer_of);
   switch (options.strategy) {
     case Strategy::kBeam: return detail::beam_search(run);

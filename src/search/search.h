@@ -32,6 +32,21 @@ enum class Strategy {
 const char* to_string(Strategy strategy);
 std::optional<Strategy> parse_strategy(const std::string& name);
 
+// What beam search (without lookahead) does with the rows of the batch that would idle while a
+// round waits for its slowest candidates: sample the children of candidates that are done (as
+// many as a kept beam would get, with the seeds they would get), so that the next round's steps
+// are under way when the round is judged. The result is the same in every mode.
+enum class Speculation {
+  kOff,   // round by round: idle rows wait
+  kSure,  // only children of candidates sure to be kept: those that the candidates still
+          // sampling could not push out of the best N/M, in a round that cannot end the search.
+          // Nothing sampled ahead is discarded.
+  kAll,   // children of any candidate that is done, best scored first; those of beams the round
+          // does not keep are discarded (SearchUsage::discarded_tokens)
+};
+const char* to_string(Speculation speculation);
+std::optional<Speculation> parse_speculation(const std::string& name);
+
 // How far a running search is, for progress displays (SearchOptions::on_progress).
 struct SearchProgress {
   int32_t rounds = 0;              // step rounds begun (1 for sampled strategies)
@@ -48,14 +63,11 @@ struct SearchOptions {
   int32_t beam_width = 4;     // M: beam search keeps N/M beams and expands each M ways;
                               // DVTS runs N/M subtrees of M candidates each (N/M at least 1)
   int32_t lookahead = 0;      // rank a candidate step by a greedy rollout this many steps on
-  // Beam search without lookahead: while a round waits for its slowest candidates, rows of the
-  // batch that would idle sample the children of candidates that are done (as many as a kept
-  // beam would get, with the seeds they would get). Children of beams the round keeps are its
-  // next steps already under way; the rest are discarded. The result is the same either way;
-  // the cost is twice the live branches (engine memory) and the discarded tokens. Off by
-  // default: it pays only where a decode step costs about the same however many rows it has,
-  // which is not so on the CPUs measured (BENCHMARKS.md, "Search").
-  bool speculate = false;
+  // Beam search without lookahead: sampling ahead on idle rows (see Speculation). Any mode
+  // but kOff holds up to twice the live branches (engine memory). kAll also pays for the
+  // discarded children, which costs more than it saves where a decode step's cost grows with
+  // its rows, as on the CPUs measured (BENCHMARKS.md, "Search").
+  Speculation speculation = Speculation::kOff;
   int32_t max_rounds = 40;    // step rounds; the last one generates to the end
   Aggregation aggregation = Aggregation::kLast;
   std::string step_delimiter = "\n\n";
@@ -102,7 +114,7 @@ struct SearchUsage {
   int64_t completion_tokens = 0;  // generator tokens of the search's steps, lookahead rollouts included
   int64_t verifier_tokens = 0;    // tokens the verifiers' models computed
   int64_t verifier_tokens_if_rescored = 0;  // ... had each request re-scored its whole text
-  int64_t discarded_tokens = 0;   // sampled ahead and dropped (SearchOptions::speculate); not in
+  int64_t discarded_tokens = 0;   // sampled ahead and dropped (SearchOptions::speculation); not in
                                   // completion_tokens, nor in the tree
   int32_t rounds = 0;
   double seconds = 0.0;           // wall time of the whole search
@@ -138,7 +150,7 @@ struct SearchProblem {
 
 // Whether the strategy grows solutions step by step (and so needs a step verifier).
 bool is_step_wise(Strategy strategy);
-// Whether a search with these options samples speculative children (SearchOptions::speculate).
+// Whether a search with these options samples speculative children (SearchOptions::speculation).
 bool speculates(const SearchOptions& options);
 // Live generator branches a search with these options needs (beam search: N; DVTS: N/M
 // subtrees of M; twice that with lookahead).

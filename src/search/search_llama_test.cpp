@@ -132,7 +132,7 @@ TEST(SearchOnLlama, PrmScoresDuringSearchEqualScoresFromScratch) {
   EXPECT_EQ(prm_engine->free_slots(), 9);
 }
 
-// Beam search that samples ahead on idle rows (the default) gives what round-by-round beam
+// Beam search that samples ahead on idle rows (either mode) gives what round-by-round beam
 // search gives: the same solutions, step scores and answer, on a real model and PRM (engines in
 // reproducible mode, so that batching does not move a sampled token).
 TEST(SearchOnLlama, SpeculativeBeamSearchEqualsRoundByRound) {
@@ -143,20 +143,27 @@ TEST(SearchOnLlama, SpeculativeBeamSearchEqualsRoundByRound) {
   ProcessRewardModel prm(*prm_engine, PrmFormat::rlhflow());
   const SearchProblem p = story_problem(*generator);
   SearchOptions o = options(Strategy::kBeam, 8, 4, 96);
-  o.speculate = false;
+  o.speculation = Speculation::kOff;
   const SearchResult sync = run_search(*generator, {&prm, nullptr}, p, o, nullptr);
-  o.speculate = true;
-  const SearchResult ahead = run_search(*generator, {&prm, nullptr}, p, o, nullptr);
-  EXPECT_GT(ahead.usage.discarded_tokens, 0);  // it did sample ahead, and some went unused
-  EXPECT_EQ(ahead.usage.completion_tokens, sync.usage.completion_tokens);
-  EXPECT_EQ(ahead.tree.size(), sync.tree.size());
-  EXPECT_EQ(ahead.usage.rounds, sync.usage.rounds);
-  ASSERT_EQ(ahead.solutions.size(), sync.solutions.size());
-  for (size_t i = 0; i < sync.solutions.size(); ++i) {
-    EXPECT_EQ(ahead.solutions[i].steps, sync.solutions[i].steps) << "solution " << i;
-    ASSERT_EQ(ahead.solutions[i].step_scores.size(), sync.solutions[i].step_scores.size());
-    for (size_t j = 0; j < sync.solutions[i].step_scores.size(); ++j) {
-      EXPECT_NEAR(ahead.solutions[i].step_scores[j], sync.solutions[i].step_scores[j], 1e-5);
+  for (Speculation mode : {Speculation::kAll, Speculation::kSure}) {
+    SCOPED_TRACE(to_string(mode));
+    o.speculation = mode;
+    const SearchResult ahead = run_search(*generator, {&prm, nullptr}, p, o, nullptr);
+    if (mode == Speculation::kAll) {
+      EXPECT_GT(ahead.usage.discarded_tokens, 0);  // it did sample ahead, and some went unused
+    } else {
+      EXPECT_EQ(ahead.usage.discarded_tokens, 0);
+    }
+    EXPECT_EQ(ahead.usage.completion_tokens, sync.usage.completion_tokens);
+    EXPECT_EQ(ahead.tree.size(), sync.tree.size());
+    EXPECT_EQ(ahead.usage.rounds, sync.usage.rounds);
+    ASSERT_EQ(ahead.solutions.size(), sync.solutions.size());
+    for (size_t i = 0; i < sync.solutions.size(); ++i) {
+      EXPECT_EQ(ahead.solutions[i].steps, sync.solutions[i].steps) << "solution " << i;
+      ASSERT_EQ(ahead.solutions[i].step_scores.size(), sync.solutions[i].step_scores.size());
+      for (size_t j = 0; j < sync.solutions[i].step_scores.size(); ++j) {
+        EXPECT_NEAR(ahead.solutions[i].step_scores[j], sync.solutions[i].step_scores[j], 1e-5);
+      }
     }
   }
   EXPECT_EQ(generator->free_slots(), 16);
@@ -172,11 +179,15 @@ TEST(SearchOnLlama, ProgressIsReportedAndCancelStopsTheSearch) {
   CheckerStepVerifier checker([](const std::string&, const std::vector<std::string>& steps) {
     return static_cast<double>(steps.back().size() % 5) / 5.0;
   });
-  for (const auto& [strategy, speculate] : std::vector<std::pair<Strategy, bool>>{
-           {Strategy::kBeam, false}, {Strategy::kBeam, true}, {Strategy::kDvts, false}, {Strategy::kBestOfN, false}}) {
-    SCOPED_TRACE(std::string(to_string(strategy)) + (speculate ? " sampling ahead" : ""));
+  for (const auto& [strategy, speculation] : std::vector<std::pair<Strategy, Speculation>>{
+           {Strategy::kBeam, Speculation::kOff},
+           {Strategy::kBeam, Speculation::kAll},
+           {Strategy::kBeam, Speculation::kSure},
+           {Strategy::kDvts, Speculation::kOff},
+           {Strategy::kBestOfN, Speculation::kOff}}) {
+    SCOPED_TRACE(std::string(to_string(strategy)) + " speculation " + to_string(speculation));
     SearchOptions o = options(strategy, 8, 4, 200);
-    o.speculate = speculate;
+    o.speculation = speculation;
     std::vector<SearchProgress> seen;
     o.on_progress = [&](const SearchProgress& p) { seen.push_back(p); };
     const SearchResult full = run_search(*engine, {&checker, nullptr}, story_problem(*engine), o, nullptr);

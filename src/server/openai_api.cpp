@@ -149,7 +149,7 @@ SearchOptions search_options(const json& body, const OpenAiSettings& s) {
                        std::to_string(s.max_branches));
   }
   // Searches share the engine, each within max_branches: speculation only where it fits.
-  if (branches_wanted(o) > s.max_branches) o.speculate = false;
+  if (branches_wanted(o) > s.max_branches) o.speculation = Speculation::kOff;
   return o;
 }
 
