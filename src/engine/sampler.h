@@ -13,10 +13,6 @@
 
 namespace ponder {
 
-// out[i] = exp((logits[i] - shift) * scale); returns their sum. The hot loop of sampling:
-// compiled to vector code (see src/CMakeLists.txt).
-float exp_shifted(const float* logits, int32_t n, float shift, float scale, float* out);
-
 class BranchSampler {
  public:
   explicit BranchSampler(const SamplingParams& params);
@@ -31,7 +27,7 @@ class BranchSampler {
   std::mt19937_64 rng_;
   std::vector<int32_t> order_;   // scratch: candidate ids
   std::vector<double> weights_;  // scratch: unnormalised probabilities of the candidates
-  std::vector<float> exps_;      // scratch: exp(logit - max) for the whole vocabulary
+  std::vector<float> exps_;      // scratch: sampling weights for the whole vocabulary
 };
 
 }  // namespace ponder
