@@ -13,7 +13,11 @@
 #   bench/search_bench.sh [REPEATS]        (after scripts/setup.sh; REPEATS: median of, default 3)
 #
 # Environment: THREADS (default: nproc; passed to both ponder and llama.cpp), SEEDS (table 1,
-# default "1 2 3"), MODELS (table 2: "stories smol smoldot smoldotq4 toy", default "stories smol toy"), STRATEGIES
+# default "1 2 3"), WALL_SEEDS (table 2, default "1"; with several, a row per seed and their sums:
+# the shape of a search's tree, and so how full its batch runs, varies from seed to seed),
+# LLAMA_UNIFIED (default 1; 0 skips llama-batched-bench -kvu, slower than split streams at 16
+# rows on every model measured, to save time), MODELS (table 2: "stories smol smoldot smoldotq4
+# toy", default "stories smol toy"), STRATEGIES
 # (table 2: "beam" (round by round, solve's default), "beam-sure" (--speculate sure: sampling
 # ahead for candidates sure to be kept), "beam-ahead" (--speculate all: sampling ahead
 # on idle rows), "dvts"; default all three), KV_LAYOUTS (ponder's --kv for table 2, default
@@ -34,6 +38,8 @@ build=$root/build
 repeats=${1:-3}
 threads=${THREADS:-$(nproc)}
 seeds=${SEEDS:-1 2 3}
+wall_seeds=${WALL_SEEDS:-1}
+llama_unified=${LLAMA_UNIFIED:-1}
 models=${MODELS:-stories smol toy}
 kv_layouts=${KV_LAYOUTS:-auto}
 strategies=${STRATEGIES:-beam beam-ahead dvts}
@@ -85,6 +91,7 @@ max_tokens() { case $1 in stories) echo 400 ;; smol | smoldot | smoldotq4) echo 
 max_rounds=60  # a cap: the searches end by solution length first
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+med() { printf '%s\n' "$@" | median; }  # of its arguments
 
 # The machine is shared: before a timed run, wait (up to QUIET_WAIT s) while another heavy
 # process (compiler, test run, another benchmark) is running.
@@ -180,51 +187,58 @@ done
 echo
 
 # --- 2. Wall time -----------------------------------------------------------------------------
-echo "Wall time, N=$n M=$m, seed 1, median of $repeats (seconds; generator = search seconds - PRM seconds):"
+echo "Wall time, N=$n M=$m, median of $repeats per seed (seconds; generator = search seconds - PRM seconds):"
 echo
-echo "| model | strategy | ponder --kv (layout) | rounds | tokens/step | completion tokens T | batch fill round by round | discarded tokens | search s | PRM s (share) | ponder generator s | ponder generate, same tokens s | llama split s | llama -kvu s | generator / best llama - 1 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | strategy | ponder --kv (layout) | seed | rounds | tokens/step | completion tokens T | batch fill round by round | discarded tokens | search s | PRM s (share) | ponder generator s | ponder generate, same tokens s | llama split s | llama -kvu s | generator / best llama - 1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for model in $models; do
   for strategy in $strategies; do
     for kv in $kv_layouts; do
-      total=(); ver=(); gen=(); plain=(); split=(); unified=(); cts=(); dis=()
-      for r in $(seq 1 "$repeats"); do
-        wait_quiet
-        read -r layout npp ct rounds _ _ secs vsecs _ step steps discarded < <(solve "$model" "$strategy" 1 "$kv")
-        ntg=$(((ct + n / 2) / n))
-        total+=("$secs"); ver+=("$vsecs"); cts+=("$ct"); dis+=("$discarded")
-        gen+=("$(python3 -c "print($secs - $vsecs)")")
-        wait_quiet
-        read -r g gnpp < <(generate_s "$model" "$ntg")
-        [ "$gnpp" = "$npp" ] || echo "search_bench: prompt tokens differ: solve $npp, generate $gnpp" >&2
-        plain+=("$g")
-        wait_quiet
-        split+=("$(llama_s "$model" "$npp" "$ntg")")
-        wait_quiet
-        unified+=("$(llama_s "$model" "$npp" "$ntg" -kvu)")
+      rows=()
+      for seed in $wall_seeds; do
+        total=(); ver=(); gen=(); plain=(); split=(); unified=(); cts=(); dis=()
+        for r in $(seq 1 "$repeats"); do
+          wait_quiet
+          read -r layout npp ct rounds _ _ secs vsecs _ step steps discarded < <(solve "$model" "$strategy" "$seed" "$kv")
+          ntg=$(((ct + n / 2) / n))
+          total+=("$secs"); ver+=("$vsecs"); cts+=("$ct"); dis+=("$discarded")
+          gen+=("$(python3 -c "print($secs - $vsecs)")")
+          wait_quiet
+          read -r g gnpp < <(generate_s "$model" "$ntg")
+          [ "$gnpp" = "$npp" ] || echo "search_bench: prompt tokens differ: solve $npp, generate $gnpp" >&2
+          plain+=("$g")
+          wait_quiet
+          split+=("$(llama_s "$model" "$npp" "$ntg")")
+          wait_quiet
+          if [ "$llama_unified" = 1 ]; then unified+=("$(llama_s "$model" "$npp" "$ntg" -kvu)"); else unified+=(inf); fi
+        done
+        [ "$(printf '%s\n' "${cts[@]}" | sort -u | wc -l)" = 1 ] ||
+          echo "search_bench: $model $strategy --kv $kv seed $seed: completion tokens differ between repeats: ${cts[*]}" >&2
+        rows+=("$seed $layout $rounds $step $(med "${cts[@]}") $steps $(med "${dis[@]}") $(med "${total[@]}") \
+$(med "${ver[@]}") $(med "${gen[@]}") $(med "${plain[@]}") $(med "${split[@]}") $(med "${unified[@]}")")
       done
-      tm=$(printf '%s\n' "${total[@]}" | median)
-      vm=$(printf '%s\n' "${ver[@]}" | median)
-      gm=$(printf '%s\n' "${gen[@]}" | median)
-      pm=$(printf '%s\n' "${plain[@]}" | median)
-      sm=$(printf '%s\n' "${split[@]}" | median)
-      um=$(printf '%s\n' "${unified[@]}" | median)
-      ctm=$(printf '%s\n' "${cts[@]}" | median)
-      dm=$(printf '%s\n' "${dis[@]}" | median)
-      [ "$(printf '%s\n' "${cts[@]}" | sort -u | wc -l)" = 1 ] ||
-        echo "search_bench: $model $strategy --kv $kv: completion tokens differ between repeats: ${cts[*]}" >&2
-      python3 - "$(model_name "$model")" "$strategy" "$kv" "$layout" "$rounds" "$step" "$ctm" "$steps" \
-        "$tm" "$vm" "$gm" "$pm" "$sm" "$um" $n "$dm" <<'EOF'
+      # A row per seed, then (with several seeds) their sums: tree shapes vary from seed to seed.
+      printf '%s\n' "${rows[@]}" | python3 -c '
 import sys
-name, strategy, kv, layout, rounds, step = sys.argv[1:7]
-ct, steps, tm, vm, gm, pm, sm, um, n, dm = map(float, sys.argv[7:17])
-best = min(sm, um)
-overhead = round(100 * (gm / best - 1))
+name, strategy, kv, n = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 label = {"beam": "beam (round by round)", "beam-sure": "beam (--speculate sure)",
          "beam-ahead": "beam (--speculate all)"}.get(strategy, strategy)
-print(f"| {name} | {label} | {kv} ({layout}) | {rounds} | {step} | {ct:.0f} | {ct / (n * steps):.2f} | {dm:.0f} | {tm:.2f} | "
-      f"{vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | {sm:.2f} | {um:.2f} | {overhead:+d}% |")
-EOF
+rows = [line.split() for line in sys.stdin if line.strip()]
+def row(seed, layout, rounds, step, ct, steps, dm, tm, vm, gm, pm, sm, um, best, bold=""):
+    line = (f"| {name} | {label} | {kv} ({layout}) | {bold}{seed}{bold} | {rounds} | {step} | {ct:.0f} | "
+            f"{ct / (n * steps):.2f} | {dm:.0f} | {tm:.2f} | {vm:.2f} ({vm / tm:.0%}) | {gm:.2f} | {pm:.2f} | "
+            f"{sm:.2f} | {um:.2f} | {bold}{round(100 * (gm / best - 1)):+d}%{bold} |")
+    print(line.replace("| inf |", "| - |"))
+sums, best_sum = [0.0] * 9, 0.0
+for seed, layout, rounds, step, *v in rows:
+    v = list(map(float, v))
+    best = min(v[7], v[8])
+    row(seed, layout, rounds, step, *v, best)
+    sums = [a + b for a, b in zip(sums, v)]
+    best_sum += best  # each seed against its faster llama layout
+if len(rows) > 1:
+    row(f"all {len(rows)}", rows[0][1], "", "", *sums, best_sum, bold="**")
+' "$(model_name "$model")" "$strategy" "$kv" $n
     done
   done
 done
