@@ -187,7 +187,9 @@ int run_eval_command(EvalCommandOptions o) {
   // Beam search samples ahead with up to twice the branches where the shared cache can hold
   // them for every search (searches on one BatchingEngine see each other's free slots, so it is
   // on for all of them or for none).
-  if (!o.model.empty() && int64_t{eval_branches_needed(eval)} * workers > kMaxBranches) eval.search.speculation = Speculation::kOff;
+  if (!o.model.empty() && int64_t{eval_branches_needed(eval)} * workers > kMaxBranches) {
+    eval.search.speculation = Speculation::kOff;
+  }
   const int32_t branches = eval_branches_needed(eval);
   EvalOptions round_by_round = eval;
   round_by_round.search.speculation = Speculation::kOff;

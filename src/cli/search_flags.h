@@ -22,8 +22,8 @@ struct SearchFlags {
 
 void add_search_flags(CLI::App* cmd, SearchFlags& flags);
 
-// Checks the flags and sets flags.search.aggregation and .speculation; returns the answer extraction they name
-// (and rewrites answer_rules in its canonical spelling). Throws EngineError.
+// Checks the flags and sets flags.search.aggregation and .speculation; returns the answer
+// extraction they name (and rewrites answer_rules in its canonical spelling). Throws EngineError.
 ExtractOptions resolve_search_flags(SearchFlags& flags);
 
 }  // namespace ponder::cli

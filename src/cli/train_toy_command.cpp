@@ -20,8 +20,8 @@
 #include "tasks/toy/arithmetic.h"
 #include "tasks/toy/attempts.h"
 #include "tasks/toy/prm_data.h"
-#include "util/auc.h"
 #include "tasks/toy/train.h"
+#include "util/auc.h"
 #include "verify/prm.h"
 
 namespace ponder::cli {

@@ -26,25 +26,6 @@ Token argmax_of(const float* logits, int32_t n) {
   return static_cast<Token>(std::find(logits, logits + n, max_of(logits, n)) - logits);
 }
 
-// out[i] = exp(logits[i] - max), the weights at temperature 1; returns their sum (the softmax's
-// normaliser) and, with `weighted`, the sum of out[i] * logits[i] (for the entropy).
-struct RawSums {
-  float sum = 0.0f;
-  float weighted = 0.0f;
-};
-
-RawSums raw_exps(const float* logits, int32_t n, float max_logit, bool weighted, float* out) {
-  RawSums s;
-  for (int32_t i = 0; i < n; ++i) {
-    out[i] = std::exp(logits[i] - max_logit);
-    s.sum += out[i];
-  }
-  if (weighted) {
-    for (int32_t i = 0; i < n; ++i) s.weighted += out[i] * logits[i];
-  }
-  return s;
-}
-
 // out[i] = exp((logits[i] - max) * scale); returns their sum.
 float weights_of(const float* logits, int32_t n, float max_logit, float scale, float* out) {
   float sum = 0.0f;
@@ -53,6 +34,22 @@ float weights_of(const float* logits, int32_t n, float max_logit, float scale, f
     sum += out[i];
   }
   return sum;
+}
+
+struct RawSums {
+  float sum = 0.0f;       // the softmax's normaliser
+  float weighted = 0.0f;  // sum of out[i] * logits[i], for the entropy
+};
+
+// out[i] = exp(logits[i] - max), the weights at temperature 1, and their sums (`weighted` only
+// when asked).
+RawSums raw_exps(const float* logits, int32_t n, float max_logit, bool weighted, float* out) {
+  RawSums s;
+  s.sum = weights_of(logits, n, max_logit, 1.0f, out);
+  if (weighted) {
+    for (int32_t i = 0; i < n; ++i) s.weighted += out[i] * logits[i];
+  }
+  return s;
 }
 
 // Where a draw r in [0, sum of w) lands: the first i with w[0] + ... + w[i] > r. Skips whole

@@ -297,7 +297,8 @@ class Speculative {
     }
     if (!others.empty()) score_done();  // p against the others, all scored
     const auto before = std::count_if(others.begin(), others.end(), [&](size_t q) { return ranks_before(q, p); });
-    return static_cast<int32_t>(run_.solutions()) + finished + waiting_ < o_.n && static_cast<int32_t>(before) + waiting_ < keep_;
+    const bool search_goes_on = static_cast<int32_t>(run_.solutions()) + finished + waiting_ < o_.n;
+    return search_goes_on && static_cast<int32_t>(before) + waiting_ < keep_;
   }
 
   // Gives idle rows children of the current round's done candidates, best scored first (ties:

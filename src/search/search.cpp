@@ -43,7 +43,9 @@ std::optional<Speculation> parse_speculation(const std::string& name) {
 
 bool is_step_wise(Strategy s) { return s == Strategy::kBeam || s == Strategy::kDvts; }
 
-bool speculates(const SearchOptions& o) { return o.strategy == Strategy::kBeam && o.speculation != Speculation::kOff && o.lookahead == 0; }
+bool speculates(const SearchOptions& o) {
+  return o.strategy == Strategy::kBeam && o.speculation != Speculation::kOff && o.lookahead == 0;
+}
 
 int32_t branches_needed(const SearchOptions& o) {
   const int32_t live = o.strategy == Strategy::kDvts ? std::max(1, o.n / o.beam_width) * o.beam_width : o.n;
